@@ -1,0 +1,315 @@
+"""The detector registry: ``@register`` a detector, ``create`` it by name, ``list_methods`` with patterns.
+
+A detector is either
+
+* a **function** ``f(image, **params) -> score`` mapping one float32 HxW grey image (0-255 scale) to a
+  float32 HxW score map, optionally returning ``(score, meta)`` where ``meta`` is a dict of per-image
+  facts (iterations, residual, ...) kept in the run's records; or
+* a **class** derived from :class:`Detector` (deep detectors: batched ``detect_batch``, weights, device).
+
+Registration records the paper, year, family (the Table 1 "Description" group), kind, default parameters
+and the default binarisation policy. Third-party packages register through the entry-point group
+``irbench.methods``: each entry point names a module to import (its decorators do the rest).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import inspect
+import pkgutil
+import re
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = [
+    "Detector",
+    "FunctionDetector",
+    "MethodSpec",
+    "register",
+    "create",
+    "get_spec",
+    "list_methods",
+    "resolve_methods",
+    "UnknownMethodError",
+    "MissingWeightsError",
+    "KINDS",
+    "FAMILIES",
+]
+
+KINDS = ("traditional", "deep")
+FAMILIES = {  # family key -> Table 1 "Description" label, in table order
+    "filtering": "Filtering",
+    "local_contrast": "Local Contrast",
+    "low_rank": "Low Rank",
+    "deep": "Deep Learning",
+}
+ENTRY_POINT_GROUP = "irbench.methods"
+
+_REGISTRY: dict[str, "MethodSpec"] = {}  # canonical name -> spec
+_ALIASES: dict[str, str] = {}  # alias -> canonical name
+_loaded = False  # whether built-in modules and entry points were imported
+
+
+class UnknownMethodError(KeyError):
+    """A method name or pattern that matches nothing in the registry."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0])
+
+
+class MissingWeightsError(RuntimeError):
+    """A deep detector has no weights for the requested dataset; the message carries the hint."""
+
+
+class Detector:
+    """Base class of stateful detectors (deep models). Subclasses implement :meth:`detect_batch`.
+
+    ``params`` holds the resolved parameters (defaults overridden by the caller). ``batched`` tells the
+    runner to feed lists of images in the main process instead of scheduling images over workers.
+    """
+
+    batched: bool = True
+
+    def __init__(self, **params: Any) -> None:
+        self.params = params
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Map a list of float32 HxW images (0-255 scale) to float32 HxW score maps."""
+        raise NotImplementedError
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """Score one image (calls :meth:`detect_batch`)."""
+        return self.detect_batch([image])[0]
+
+    def configure(self, dataset: str) -> None:
+        """Called by the runner before a dataset is scored (deep detectors pick default weights here and
+        raise :class:`MissingWeightsError` when none exist)."""
+
+    def provenance(self) -> dict[str, Any]:
+        """Facts about this detector's configuration worth recording in a run (e.g. weights sha256)."""
+        return {}
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.detect(image)
+
+
+class FunctionDetector(Detector):
+    """Wraps a registered detector function with bound parameters."""
+
+    batched = False
+
+    def __init__(self, func: Callable[..., Any], **params: Any) -> None:
+        super().__init__(**params)
+        self.func = func
+
+    def detect_with_meta(self, image: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        """Score one image and return ``(score, meta)``."""
+        out = self.func(image, **self.params)
+        if isinstance(out, tuple):
+            score, meta = out
+            return score, dict(meta)
+        return out, {}
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        return self.detect_with_meta(image)[0]
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        return [self.detect(im) for im in images]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """Everything the engine knows about a registered method."""
+
+    name: str
+    target: Callable[..., Any]
+    family: str
+    kind: str
+    paper: str
+    year: int | None
+    defaults: dict[str, Any] = field(default_factory=dict)
+    policy: str = "minmax:0.5"
+    version: str = "1"
+    aliases: tuple[str, ...] = ()
+    display: str = ""
+
+    @property
+    def description(self) -> str:
+        """The Table 1 "Description" label of this method's family."""
+        return FAMILIES.get(self.family, self.family.replace("_", " ").title())
+
+    @property
+    def label(self) -> str:
+        """Display name for tables (``display`` or the registered name)."""
+        return self.display or self.name
+
+    @property
+    def origin(self) -> str:
+        """``module:qualname`` of the registered object."""
+        return f"{self.target.__module__}:{self.target.__qualname__}"
+
+
+def register(
+    name: str,
+    *,
+    family: str,
+    kind: str,
+    paper: str,
+    year: int | None = None,
+    defaults: dict[str, Any] | None = None,
+    policy: str = "minmax:0.5",
+    version: str = "1",
+    aliases: tuple[str, ...] = (),
+    display: str = "",
+) -> Callable[[Any], Any]:
+    """Register a detector function or :class:`Detector` subclass under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Lower-case method name used on the command line (``tophat``).
+    family : str
+        Family key: one of ``FAMILIES`` (``filtering``, ``local_contrast``, ``low_rank``, ``deep``) or a
+        new one.
+    kind : {"traditional", "deep"}
+    paper, year : citation of the method's paper.
+    defaults : dict
+        Default parameters. Only these names are accepted by :func:`create`.
+    policy : str
+        Default binarisation policy (e.g. ``"minmax:0.5"``, ``"fixed:0.5"``, ``"adaptive"``).
+    version : str
+        Bump whenever the output for the same parameters changes; it is part of the cache key.
+    aliases : tuple of str
+        Other names that resolve to this method.
+    display : str
+        Name shown in tables (``Top-Hat``); defaults to ``name``.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"register({name!r}): kind must be one of {KINDS}, got {kind!r}")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_\-]*", name):
+        raise ValueError(f"register({name!r}): names are lower-case letters, digits, '-' and '_'")
+
+    def decorator(target: Any) -> Any:
+        is_class = inspect.isclass(target)
+        if is_class and not issubclass(target, Detector):
+            raise TypeError(f"register({name!r}): class {target.__qualname__} must inherit from Detector")
+        if not is_class and not callable(target):
+            raise TypeError(f"register({name!r}): {target!r} is neither a function nor a Detector class")
+        spec = MethodSpec(
+            name=name, target=target, family=family, kind=kind, paper=paper, year=year,
+            defaults=dict(defaults or {}), policy=policy, version=version, aliases=tuple(aliases),
+            display=display,
+        )
+        for key in (name, *aliases):
+            existing = _REGISTRY.get(key) or _REGISTRY.get(_ALIASES.get(key, ""))
+            if existing is not None and existing.origin != spec.origin:
+                raise ValueError(
+                    f"Method {key!r} is already registered (existing={existing.origin}, new={spec.origin})"
+                )
+        _REGISTRY[name] = spec
+        for alias in aliases:
+            _ALIASES[alias] = name
+        return target
+
+    return decorator
+
+
+def _load_all() -> None:
+    """Import every built-in detector module, then the modules of third-party entry points."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import methods
+
+    for info in pkgutil.walk_packages(methods.__path__, prefix="methods."):
+        importlib.import_module(info.name)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        ep.load()
+
+
+def _available() -> str:
+    return ", ".join(sorted(_REGISTRY, key=_natural_key))
+
+
+def _natural_key(text: str) -> list[Any]:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+def get_spec(name: str) -> MethodSpec:
+    """Return the :class:`MethodSpec` of ``name`` (or an alias); unknown names list what exists."""
+    _load_all()
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in _REGISTRY:
+        raise UnknownMethodError(f"Unknown method '{name}'. Available: {_available()}")
+    return _REGISTRY[key]
+
+
+def create(name: str, **params: Any) -> Detector:
+    """Build the detector ``name`` with ``params`` overriding its defaults.
+
+    ``None`` values are dropped so CLI defaults never override a method's defaults. Unknown parameter
+    names raise ``TypeError`` listing the accepted ones.
+
+    Examples
+    --------
+    >>> det = create("tophat", size=7)
+    >>> score = det(image)  # doctest: +SKIP
+    """
+    spec = get_spec(name)
+    params = {k: v for k, v in params.items() if v is not None}
+    unknown = sorted(set(params) - set(spec.defaults))
+    if unknown:
+        raise TypeError(
+            f"Unexpected parameters for method '{spec.name}': {', '.join(unknown)}. "
+            f"Accepted: {', '.join(sorted(spec.defaults)) or '(none)'}"
+        )
+    resolved = {**spec.defaults, **params}
+    if inspect.isclass(spec.target):
+        return spec.target(**resolved)
+    return FunctionDetector(spec.target, **resolved)
+
+
+def list_methods(pattern: str = "*") -> list[str]:
+    """Names matching ``pattern``: a name, alias, fnmatch wildcard, ``all``, a kind or a family key."""
+    _load_all()
+    pat = pattern.strip().lower()
+    if pat in ("all", "*"):
+        names = list(_REGISTRY)
+    elif pat in KINDS:
+        names = [n for n, s in _REGISTRY.items() if s.kind == pat]
+    elif pat in {s.family for s in _REGISTRY.values()}:
+        names = [n for n, s in _REGISTRY.items() if s.family == pat]
+    elif pat in _ALIASES:
+        names = [_ALIASES[pat]]
+    else:
+        names = fnmatch.filter(list(_REGISTRY), pat)
+    return sorted(names, key=_table_order)
+
+
+def _table_order(name: str) -> tuple[int, int, list[Any]]:
+    spec = _REGISTRY[name]
+    families = list(FAMILIES)
+    fam = families.index(spec.family) if spec.family in families else len(families)
+    return (KINDS.index(spec.kind), fam, _natural_key(name))
+
+
+def resolve_methods(patterns: str | list[str]) -> list[str]:
+    """Resolve a comma-separated list (or list) of names/patterns into unique names in table order.
+
+    Raises :class:`UnknownMethodError` for a pattern that matches nothing.
+    """
+    items = patterns.split(",") if isinstance(patterns, str) else list(patterns)
+    names: list[str] = []
+    for item in (i.strip() for i in items if i.strip()):
+        found = list_methods(item)
+        if not found:
+            raise UnknownMethodError(f"Unknown method '{item}'. Available: {_available()}")
+        names.extend(n for n in found if n not in names)
+    _load_all()
+    return sorted(names, key=_table_order)
