@@ -85,6 +85,10 @@ class Detector:
         """Score one image (calls :meth:`detect_batch`)."""
         return self.detect_batch([image])[0]
 
+    def detect_with_meta(self, image: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        """Score one image and return ``(score, per-image metadata)``."""
+        return self.detect(image), {}
+
     def configure(self, dataset: str) -> None:
         """Called by the runner before a dataset is scored (deep detectors pick default weights here and
         raise :class:`MissingWeightsError` when none exist)."""

@@ -1,0 +1,1 @@
+"""irbench engine: datasets, metrics, runner, store, reports and CLI."""

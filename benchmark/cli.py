@@ -1,0 +1,181 @@
+"""``irbench``: run detectors, list what exists, re-render reports, score saved predictions.
+
+Examples
+--------
+$ irbench run                                   # every method on the embedded synthetic dataset
+$ irbench run --methods all --dataset irstd1k --data-root ../shared/data
+$ irbench run --methods tophat,ipi --dataset irstd1k,nudt-sirst --protocol basicirstd --compare-paper
+$ irbench list methods
+$ irbench report results/<run> --format md,tex
+$ irbench evaluate --pred-dir preds/ --dataset sirst --data-root data --json scores.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmark.datasets import DESCRIPTIONS, DatasetNotFoundError
+from benchmark.metrics import PROTOCOLS
+from benchmark.policies import POLICIES
+from benchmark.report import FORMATS, write_reports
+from benchmark.runner import RunConfig, RunError, run
+from methods.registry import UnknownMethodError, get_spec, list_methods, resolve_methods
+
+
+def _split_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _method_params(weights: list[str], settings: list[str]) -> dict[str, dict[str, Any]]:
+    """``--weights M=PATH`` and ``--set M.param=VALUE`` into ``{method: {param: value}}``."""
+    params: dict[str, dict[str, Any]] = {}
+    for item in weights:
+        method, sep, path = item.partition("=")
+        if not sep or not path:
+            raise RunError(f"--weights expects METHOD=PATH, got {item!r}")
+        params.setdefault(get_spec(method).name, {})["weights"] = path
+    for item in settings:
+        target, sep, value = item.partition("=")
+        method, dot, name = target.partition(".")
+        if not sep or not dot:
+            raise RunError(f"--set expects METHOD.PARAM=VALUE, got {item!r}")
+        params.setdefault(get_spec(method).name, {})[name] = _parse_value(value)
+    return params
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = RunConfig(
+        methods=resolve_methods(args.methods),
+        datasets=_split_list(args.dataset),
+        data_root=args.data_root,
+        split=args.split,
+        protocol=args.protocol,
+        policy=args.policy,
+        jobs=args.jobs,
+        out=Path(args.out),
+        cache=Path(args.cache) if args.cache else None,
+        on_error=args.on_error,
+        params=_method_params(args.weights, args.set),
+        name=args.name,
+        curves=args.curves,
+        compare_paper=args.compare_paper,
+    )
+    run_dir = run(config, log=lambda m: print(m, file=sys.stderr))
+    print((run_dir / "table1.md").read_text())
+    print(f"Tables written to {run_dir}/: table1.{{md,tex,csv,json}}, table2.{{md,tex,csv,json}}; "
+          f"per-image records in per_image.jsonl")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "methods":
+        for name in list_methods("all"):
+            spec = get_spec(name)
+            print(f"{name:20s} {spec.kind:12s} {spec.description:15s} policy={spec.policy:12s} {spec.paper}")
+    elif args.what == "datasets":
+        for name, text in DESCRIPTIONS.items():
+            print(f"{name:12s} {text}")
+    elif args.what == "protocols":
+        for name, protocol in PROTOCOLS.items():
+            print(f"{name:12s} {protocol.description}")
+    else:
+        for name, text in POLICIES.items():
+            print(f"{name:12s} {text}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    for path in write_reports(args.run_dir, tuple(_split_list(args.format))):
+        print(path)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from benchmark.offline import evaluate_predictions
+
+    result = evaluate_predictions(pred_dir=args.pred_dir, dataset=args.dataset, data_root=args.data_root,
+                                  split=args.split, gt_dir=args.gt_dir, protocol=args.protocol,
+                                  policy=args.policy)
+    text = json.dumps(result, indent=1)
+    if args.json:
+        Path(args.json).write_text(text)
+        print(f"wrote {args.json}")
+    else:
+        print(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="irbench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run methods on datasets and write Table 1 / Table 2")
+    p.add_argument("--methods", default="all",
+                   help="comma list of names, wildcards, 'all', 'traditional', 'deep' or family names")
+    p.add_argument("--dataset", default="synth", help="comma list (default: synth, the embedded dataset)")
+    p.add_argument("--data-root", default=None, help="folder holding the datasets (default: $IRBENCH_DATA or ./data)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--protocol", default="irbench", choices=sorted(PROTOCOLS))
+    p.add_argument("--policy", default=None, help="binarisation policy for every method (default: each method's)")
+    p.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
+    p.add_argument("--out", default="results", help="output folder (default: results/)")
+    p.add_argument("--cache", default=None, help="score-map cache folder (default: <out>/cache)")
+    p.add_argument("--name", default=None, help="run folder name (default: timestamp and datasets)")
+    p.add_argument("--on-error", default="skip", choices=("skip", "fail"),
+                   help="unusable images: leave them out and list them (skip) or stop (fail)")
+    p.add_argument("--weights", action="append", default=[], metavar="METHOD=PATH",
+                   help="checkpoint of a deep method (repeatable)")
+    p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
+                   help="override a method parameter (repeatable), e.g. tophat.size=7")
+    p.add_argument("--curves", action="store_true", help="also compute Pd-Fa and ROC curves (stored in run.json)")
+    p.add_argument("--compare-paper", action="store_true", help="show the MSHNet paper's values beside ours")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("list", help="list methods, datasets, protocols or policies")
+    p.add_argument("what", choices=("methods", "datasets", "protocols", "policies"))
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("report", help="re-render the tables of a run folder")
+    p.add_argument("run_dir")
+    p.add_argument("--format", default=",".join(FORMATS), help=f"comma list of {', '.join(FORMATS)}")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("evaluate", help="score saved prediction PNGs against ground truth")
+    p.add_argument("--pred-dir", required=True, help="prediction maps named like the ground-truth ids")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--dataset", help="dataset whose ground truth to use")
+    group.add_argument("--gt-dir", help="folder of ground-truth masks instead of a dataset")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--split", default="test")
+    p.add_argument("--protocol", default="irbench", choices=sorted(PROTOCOLS))
+    p.add_argument("--policy", default="fixed:0.5", help="binarisation of the maps read as /255 (default fixed:0.5)")
+    p.add_argument("--json", default=None, help="write the metrics here (default: print)")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UnknownMethodError, DatasetNotFoundError, RunError, KeyError, ValueError, TypeError,
+            FileNotFoundError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"irbench: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""The dataset interface the runner uses: ids of one split and a loader for each id."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class Dataset(ABC):
+    """One split of one dataset.
+
+    Attributes
+    ----------
+    name : canonical dataset name (``irstd1k``).
+    split : split name (``test``).
+    ids : sample ids in split-file order.
+    location : where the data lives (a folder, or ``synthetic:...`` for generated data).
+    layout : which on-disk layout was recognised (``public``, ``basicirstd``, ``generated``).
+    """
+
+    name: str
+    split: str
+    ids: list[str]
+    location: str
+    layout: str
+
+    @abstractmethod
+    def load(self, sample_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(image float32 HxW on a 0-255 scale, ground truth bool HxW)`` or raise ``SampleError``."""
+
+    def describe(self) -> dict[str, object]:
+        """Facts recorded in a run's metadata."""
+        return {"name": self.name, "split": self.split, "n_images": len(self.ids),
+                "location": self.location, "layout": self.layout}
+
+    def __len__(self) -> int:
+        return len(self.ids)

@@ -1,0 +1,103 @@
+"""Reading images and ground-truth masks from disk into the engine's conventions.
+
+* Images become float32 grey on a 0-255 scale: RGB/RGBA/LA/P are converted with ITU-R 601 luma
+  (0.299 R + 0.587 G + 0.114 B, alpha dropped, palettes expanded), 16-bit and 32-bit integer images are
+  scaled by 255 / 65535, float images are kept as they are.
+* Masks are binarised by one rule: a pixel is target when its grey level exceeds half of the mask's full
+  scale (> 127 for 8-bit, > 32767 for 16-bit); a mask whose values all lie in [0, 1] (0/1 masks, float
+  masks) is target where the value is >= 0.5. Colour masks use the maximum over the colour channels. IRSTD-1k's 85
+  masks with anti-aliased grey edges therefore keep only their > 127 core.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from benchmark.datasets.errors import SampleError
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def _open_array(path: Path, what: str) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode == "P":
+                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+            elif im.mode == "1":
+                im = im.convert("L")
+            return np.asarray(im)
+    except FileNotFoundError:
+        raise SampleError(f"{path}: {what} file is missing") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise SampleError(f"{path}: cannot read {what} ({type(exc).__name__}: {exc})") from None
+
+
+def _full_scale(arr: np.ndarray) -> float:
+    if arr.dtype == np.uint8 or arr.dtype == bool:
+        return 255.0
+    if np.issubdtype(arr.dtype, np.integer):
+        return 65535.0 if arr.max(initial=0) > 255 else 255.0
+    return 1.0 if arr.max(initial=0) <= 1.0 else 255.0
+
+
+def to_grey(arr: np.ndarray) -> np.ndarray:
+    """Collapse HxWxC colour data to HxW float32 luma (alpha dropped); HxW passes through as float32."""
+    if arr.ndim == 3:
+        channels = arr.shape[2]
+        if channels in (2, 4):  # LA / RGBA: drop alpha
+            arr = arr[..., : channels - 1]
+        if arr.shape[2] == 1:
+            arr = arr[..., 0]
+        else:
+            return (arr[..., :3].astype(np.float32) @ _LUMA).astype(np.float32)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-D or colour image, got shape {arr.shape}")
+    return arr.astype(np.float32)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image as a float32 HxW grey array on a 0-255 scale (see the module docstring)."""
+    path = Path(path)
+    arr = _open_array(path, "image")
+    scale = 255.0 / _full_scale(arr) if np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.uint8 else 1.0
+    grey = to_grey(arr)
+    if scale != 1.0:
+        grey *= np.float32(scale)
+    if grey.size == 0:
+        raise SampleError(f"{path}: image is empty (shape {arr.shape})")
+    if not np.isfinite(grey).all():
+        raise SampleError(f"{path}: image holds NaN or infinite values")
+    return grey
+
+
+def binarise_mask(arr: np.ndarray) -> np.ndarray:
+    """Apply the ground-truth rule to a raw mask array (HxW or HxWxC) and return a bool HxW array."""
+    if arr.ndim == 3:
+        arr = arr[..., : 3 if arr.shape[2] >= 3 else 1].max(axis=2)
+    if arr.dtype == bool:
+        return arr.copy()
+    if arr.size and arr.max() <= 1 and arr.min() >= 0:
+        return arr >= 0.5
+    return arr > _full_scale(arr) / 2
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Read a ground-truth mask file as a bool HxW array (see the module docstring for the rule)."""
+    path = Path(path)
+    return binarise_mask(_open_array(path, "mask"))
+
+
+def load_pair(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read an image and its mask; a size mismatch is a :class:`SampleError` naming both files and sizes."""
+    image = read_image(image_path)
+    mask = read_mask(mask_path)
+    if image.shape != mask.shape:
+        raise SampleError(
+            f"size mismatch: image {image_path} is {image.shape[1]}x{image.shape[0]} (WxH) but mask "
+            f"{mask_path} is {mask.shape[1]}x{mask.shape[0]}"
+        )
+    return image, mask

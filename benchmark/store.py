@@ -1,0 +1,105 @@
+"""Content-addressed, crash-safe cache of score maps.
+
+An entry is keyed by the method key (method name, version, parameters and detector provenance such as the
+weights' sha256) and the sha256 of the image's pixels, so a re-run, another protocol or another policy never
+runs a detector twice, and changed data or parameters never hit a stale entry. Entries are compressed
+``.npz`` files written to a temporary file and renamed into place (atomic on POSIX), and they carry a sha256
+of the score map, so a truncated or corrupted entry is detected, deleted and recomputed, never read as data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def image_hash(image: np.ndarray) -> str:
+    """sha256 (hex) of an image's shape, dtype and pixels."""
+    h = hashlib.sha256(f"{image.shape}|{image.dtype}".encode())
+    h.update(np.ascontiguousarray(image).tobytes())
+    return h.hexdigest()
+
+
+def method_key(name: str, version: str, params: dict[str, Any], provenance: dict[str, Any]) -> str:
+    """Short stable hash of everything that determines a method's output for a given image."""
+    blob = json.dumps({"name": name, "version": version, "params": params, "provenance": provenance},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+@dataclass
+class Entry:
+    """A cached score map with the detection time and the detector's per-image metadata."""
+
+    score: np.ndarray
+    seconds: float
+    meta: dict[str, Any]
+
+
+class ScoreStore:
+    """Score-map cache rooted at ``root`` (``<root>/<method>/<method_key>/<hh>/<image_hash>.npz``)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, method: str, key: str, img_hash: str) -> Path:
+        return self.root / method / key / img_hash[:2] / f"{img_hash}.npz"
+
+    def get(self, method: str, key: str, img_hash: str) -> Entry | None:
+        """Return the entry, or ``None`` when it is absent or fails its checksum (then it is deleted)."""
+        path = self.path(method, key, img_hash)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                score = data["score"]
+                header = json.loads(bytes(data["header"]).decode())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
+            path.unlink(missing_ok=True)
+            return None
+        if header.get("sha256") != _digest(score):
+            path.unlink(missing_ok=True)
+            return None
+        return Entry(score=score, seconds=float(header["seconds"]), meta=header.get("meta", {}))
+
+    def put(self, method: str, key: str, img_hash: str, entry: Entry) -> Path:
+        """Write ``entry`` atomically (temporary file + rename); concurrent writers of one key are safe."""
+        path = self.path(method, key, img_hash)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        score = np.ascontiguousarray(entry.score, dtype=np.float32)
+        header = {"sha256": _digest(score), "seconds": entry.seconds, "meta": entry.meta}
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, score=score,
+                            header=np.frombuffer(json.dumps(header, default=_json_default).encode(), np.uint8))
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(buffer.getvalue())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+
+def _digest(score: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(score, dtype=np.float32).tobytes()).hexdigest()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
