@@ -36,7 +36,7 @@ def _value(cell: dict[str, Any] | None, key: str, scale: float) -> float | None:
 
 def _best(values: list[float | None], pick: Any) -> float | None:
     present = [v for v in values if v is not None]
-    return pick(present) if present else None
+    return pick(present) if len(present) > 1 else None
 
 
 def _notes(run: dict[str, Any]) -> list[str]:

@@ -1,0 +1,144 @@
+"""Runner, store and reports: caching, resume after kill -9, failures, bad data, table files."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmark.runner import RunConfig, RunError, run
+from benchmark.store import Entry, ScoreStore
+from methods.registry import register
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@register("test-fragile", family="filtering", kind="traditional", paper="test", defaults={"mode": "ok"})
+def fragile(image, *, mode="ok"):
+    """Fails on images whose mean is odd-ish, depending on ``mode``."""
+    if mode == "raise" and image.mean() > 100:
+        raise RuntimeError("boom")
+    if mode == "nan" and image.mean() > 100:
+        return np.full(image.shape, np.nan, np.float32)
+    if mode == "shape":
+        return image[:-1]
+    return image.astype(np.float32)
+
+
+def test_store_roundtrip_and_corruption_is_detected(tmp_path):
+    store = ScoreStore(tmp_path)
+    score = np.arange(12, dtype=np.float32).reshape(3, 4)
+    path = store.put("m", "k", "ab" * 32, Entry(score, 0.5, {"iterations": 3}))
+    entry = store.get("m", "k", "ab" * 32)
+    assert np.array_equal(entry.score, score) and entry.meta == {"iterations": 3} and entry.seconds == 0.5
+    path.write_bytes(path.read_bytes()[:40])  # truncated entry
+    assert store.get("m", "k", "ab" * 32) is None and not path.exists()
+
+
+def synth_config(tmp_path, **kw):
+    base = dict(methods=["tophat"], datasets=["synth"], jobs=1, out=tmp_path, name="r")
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def test_run_writes_tables_and_second_run_hits_the_cache(tmp_path):
+    run_dir = run(synth_config(tmp_path), log=lambda m: None)
+    for stem in ("table1", "table2"):
+        for ext in ("md", "tex", "csv", "json"):
+            assert (run_dir / f"{stem}.{ext}").is_file()
+    table = json.loads((run_dir / "table1.json").read_text())
+    cell = table["cells"]["tophat"]["synth"]
+    for key in ("protocol", "policy", "n_images", "n_targets", "iou", "niou", "pd", "fa", "precision", "recall",
+                "f1", "scales"):
+        assert key in cell
+    assert set(cell["scales"]) == {"(0,10]", "(10,40]", "(40,inf)"} and 0 <= cell["iou"] <= 1
+    md = (run_dir / "table1.md").read_text()
+    assert "Protocol `irbench`" in md and "minmax:0.5" in md and "Top-Hat" in md
+    tex = (run_dir / "table2.tex").read_text()
+    assert r"\toprule" in tex and r"\cmidrule" in tex and "(40,inf)" in tex
+    again = run(synth_config(tmp_path, name="r2", protocol="mshnet", policy="adaptive"), log=lambda m: None)
+    cell2 = json.loads((again / "run.json").read_text())["cells"]["tophat"]["synth"]
+    assert cell2["n_cached"] == 50 and cell2["metrics"]["protocol"] == "mshnet" and cell2["policy"] == "adaptive"
+
+
+@pytest.mark.parametrize("mode,message", [("raise", "RuntimeError: boom"), ("nan", "non-finite"),
+                                          ("shape", "expected (256, 256)")])
+def test_detector_failures_are_recorded_and_scored_empty(tmp_path, mode, message):
+    run_dir = run(synth_config(tmp_path, methods=["test-fragile"], params={"test-fragile": {"mode": mode}}),
+                  log=lambda m: None)
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["failures"] and all(message in f["error"] for f in record["failures"])
+    cell = record["cells"]["test-fragile"]["synth"]
+    assert cell["status"] == "ok" and cell["n_failed"] == len(record["failures"])
+    assert "Detector failures" in (run_dir / "table1.md").read_text()
+
+
+def make_sirst_with_mismatch(root: Path) -> None:
+    folder = root / "SIRST"
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    (folder / "idx_427").mkdir()
+    for i, size in enumerate([(20, 20), (20, 20), (30, 20)]):
+        img = np.zeros((20, 20), np.uint8)
+        img[8:10, 8:10] = 200
+        Image.fromarray(img).save(folder / "images" / f"Misc_{i}.png")
+        mask = np.zeros(size, np.uint8)
+        mask[8:10, 8:10] = 255
+        Image.fromarray(mask).save(folder / "masks" / f"Misc_{i}_pixels0.png")
+    (folder / "idx_427" / "test.txt").write_text("Misc_0\nMisc_1\nMisc_2\n")
+
+
+def test_bad_images_are_skipped_and_listed_or_fail_the_run(tmp_path):
+    make_sirst_with_mismatch(tmp_path / "data")
+    cfg = synth_config(tmp_path, datasets=["sirst"], data_root=str(tmp_path / "data"))
+    run_dir = run(cfg, log=lambda m: None)
+    record = json.loads((run_dir / "run.json").read_text())
+    assert [s["id"] for s in record["skipped"]] == ["Misc_2"]
+    assert record["cells"]["tophat"]["sirst"]["metrics"]["n_images"] == 2
+    assert "Misc_2" in (run_dir / "table1.md").read_text()
+    cfg.on_error, cfg.name = "fail", "r-fail"
+    with pytest.raises(RunError, match="Misc_2_pixels0.png is 20x30"):
+        run(cfg, log=lambda m: None)
+
+
+SLOW_RUN = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    from methods.registry import register
+    from benchmark.runner import RunConfig, run
+
+    @register("test-slow", family="filtering", kind="traditional", paper="test", defaults={})
+    def slow(image):
+        time.sleep(0.1)
+        return image.astype(np.float32)
+
+    run(RunConfig(methods=["test-slow"], datasets=["synth"], jobs=1, out=sys.argv[1], name=sys.argv[2]))
+""")
+
+
+def test_killed_run_resumes_with_finished_images_kept(tmp_path):
+    script = tmp_path / "slow_run.py"
+    script.write_text(SLOW_RUN)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), "first"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cache = tmp_path / "cache" / "test-slow"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(cache.rglob("*.npz"))) < 10:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(cache.rglob("*.npz")))
+    assert 10 <= done < 50
+    subprocess.run([sys.executable, str(script), str(tmp_path), "second"], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cell = json.loads((tmp_path / "second" / "run.json").read_text())["cells"]["test-slow"]["synth"]
+    assert cell["n_cached"] >= done and cell["metrics"]["n_images"] == 50
+    assert len(list(cache.rglob("*.npz"))) == 50 and not list(cache.rglob(".tmp-*"))
