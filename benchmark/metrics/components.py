@@ -27,13 +27,14 @@ class Components:
 def components(mask: np.ndarray) -> Components:
     """Label ``mask`` with 8-connectivity (raster order, as skimage) and measure each component."""
     labels, n = ndimage.label(mask, structure=EIGHT)
-    flat = labels.ravel()
-    areas = np.bincount(flat, minlength=n + 1)[1:]
-    rows, cols = np.indices(mask.shape)
+    flat = np.flatnonzero(mask)  # only labelled pixels: targets are sparse
+    rows, cols = np.divmod(flat, mask.shape[1])
+    ids = labels.ravel()[flat] - 1
+    areas = np.bincount(ids, minlength=n)
     safe = np.maximum(areas, 1)
-    cy = np.bincount(flat, weights=rows.ravel(), minlength=n + 1)[1:] / safe
-    cx = np.bincount(flat, weights=cols.ravel(), minlength=n + 1)[1:] / safe
-    return Components(labels, areas.astype(np.int64), np.stack([cy, cx], axis=1))
+    cy = np.bincount(ids, weights=rows, minlength=n) / safe
+    cx = np.bincount(ids, weights=cols, minlength=n) / safe
+    return Components(labels, areas.astype(np.int64), np.stack([cy, cx], axis=1).reshape(n, 2))
 
 
 def distances(gt: Components, pred: Components) -> np.ndarray:

@@ -81,15 +81,15 @@ def evaluate_image(pred: np.ndarray, gt: np.ndarray, protocol: Protocol | str = 
         false &= ~np.isin(p.areas, p.areas[matched_pred])
     fa_pixels = int(p.areas[false].sum())
 
-    inter, union = int((pred & gt).sum()), int((pred | gt).sum())
+    overlap = np.flatnonzero(pred & gt)
+    inter = len(overlap)
+    union = int(np.count_nonzero(pred)) + int(np.count_nonzero(gt)) - inter
     niou = inter / union if union else protocol.niou_empty
 
     gt_b = bucket_of(g.areas)
     # co-occurrence C[t, q] = pixels shared by target t and predicted component q
-    both = (g.labels > 0) & (p.labels > 0)
     co = np.zeros((g.n, p.n), dtype=np.int64)
-    if both.any():
-        np.add.at(co, (g.labels[both] - 1, p.labels[both] - 1), 1)
+    np.add.at(co, (g.labels.ravel()[overlap] - 1, p.labels.ravel()[overlap] - 1), 1)
     member = co > 0
     member[pairs[:, 0], pairs[:, 1]] = True
     gt_pixels_in_pred = co.sum(axis=0)
