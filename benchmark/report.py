@@ -214,6 +214,26 @@ def _json(run: dict[str, Any]) -> str:
     return json.dumps(doc, indent=1, default=str)
 
 
+def _curves_csv(run: dict[str, Any]) -> str | None:
+    """Long-format curve data (Pd-Fa: x = Fa, y = Pd; ROC: x = FPR, y = TPR), or None without curves."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["method", "dataset", "curve", "threshold", "x", "y"])
+    found = False
+    for name, cells in run["cells"].items():
+        for dataset, cell in cells.items():
+            curves = cell.get("curves")
+            if not curves:
+                continue
+            found = True
+            for t, fa, pd in zip(curves["thresholds"], curves["fa"], curves["pd"], strict=True):
+                writer.writerow([name, dataset, "pd-fa", t, fa, pd])
+            roc = curves["roc"]
+            for t, fpr, tpr in zip(roc["thresholds"], roc["fpr"], roc["tpr"], strict=True):
+                writer.writerow([name, dataset, "roc", t, fpr, tpr])
+    return buffer.getvalue() if found else None
+
+
 def write_reports(run_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     """Write ``table1.*`` and ``table2.*`` in ``formats`` from ``run_dir/run.json``; return the paths."""
     run_dir = Path(run_dir)
@@ -230,4 +250,8 @@ def write_reports(run_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> li
             path = run_dir / f"{stem}.{fmt_name}"
             path.write_text(texts[fmt_name]())
             written.append(path)
+    curves = _curves_csv(run)
+    if curves is not None:
+        (run_dir / "curves.csv").write_text(curves)
+        written.append(run_dir / "curves.csv")
     return written

@@ -60,12 +60,15 @@ def test_run_writes_tables_and_second_run_hits_the_cache(tmp_path):
         assert key in cell
     assert set(cell["scales"]) == {"(0,10]", "(10,40]", "(40,inf)"} and 0 <= cell["iou"] <= 1
     md = (run_dir / "table1.md").read_text()
-    assert "Protocol `irbench`" in md and "minmax:0.5" in md and "Top-Hat" in md
+    assert "Protocol `irbench`" in md and "Top-Hat: adaptive" in md
     tex = (run_dir / "table2.tex").read_text()
     assert r"\toprule" in tex and r"\cmidrule" in tex and "(40,inf)" in tex
-    again = run(synth_config(tmp_path, name="r2", protocol="mshnet", policy="adaptive"), log=lambda m: None)
+    again = run(synth_config(tmp_path, name="r2", protocol="mshnet", policy="minmax:0.5", curves=True),
+                log=lambda m: None)
     cell2 = json.loads((again / "run.json").read_text())["cells"]["tophat"]["synth"]
-    assert cell2["n_cached"] == 50 and cell2["metrics"]["protocol"] == "mshnet" and cell2["policy"] == "adaptive"
+    assert cell2["n_cached"] == 50 and cell2["metrics"]["protocol"] == "mshnet" and cell2["policy"] == "minmax:0.5"
+    curves = (again / "curves.csv").read_text().splitlines()
+    assert curves[0] == "method,dataset,curve,threshold,x,y" and len(curves) == 1 + 64 + 256
 
 
 @pytest.mark.parametrize("mode,message", [("raise", "RuntimeError: boom"), ("nan", "non-finite"),

@@ -17,7 +17,8 @@ from methods.validation import as_float_image, check_positive_int
     "image processing, Optical Engineering 35(7), 1996",
     year=1996,
     defaults={"size": 5, "shape": "square"},
-    policy="minmax:0.5",
+    # the DNANet rule reproduces the paper's NUDT-SIRST row: 20.84/78.41/166.5 vs 20.72/78.41/166.7
+    policy="adaptive",
     display="Top-Hat",
 )
 def tophat(image: np.ndarray, *, size: int = 5, shape: str = "square") -> np.ndarray:
