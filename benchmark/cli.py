@@ -70,6 +70,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         name=args.name,
         curves=args.curves,
         compare_paper=args.compare_paper,
+        backend=args.backend,
+        scheduler=args.scheduler,
     )
     run_dir = run(config, log=lambda m: print(m, file=sys.stderr))
     print((run_dir / "table1.md").read_text())
@@ -130,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", default="irbench", choices=sorted(PROTOCOLS))
     p.add_argument("--policy", default=None, help="binarisation policy for every method (default: each method's)")
     p.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
+    p.add_argument("--backend", default="joblib", choices=("joblib", "dask"),
+                   help="where traditional detectors run: local joblib workers or a Dask cluster")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="Dask scheduler address (tcp://host:8786); without it --backend dask starts a local cluster")
     p.add_argument("--out", default="results", help="output folder (default: results/)")
     p.add_argument("--cache", default=None, help="score-map cache folder (default: <out>/cache)")
     p.add_argument("--name", default=None, help="run folder name (default: timestamp and datasets)")

@@ -1,14 +1,13 @@
 """The runner: every (method x image) task through the cache, then evaluation, then the run record.
 
-Traditional detectors are scheduled over worker processes with joblib (``jobs``, default all cores);
-deep detectors run batched in this process. Finished score maps are in the store the moment they are
+Traditional detectors are scheduled over worker processes with joblib (``jobs``, default all cores) or
+over a Dask cluster (``backend="dask"``); deep detectors run batched in this process. Finished score maps are in the store the moment they are
 computed, so a killed run (even ``kill -9``) resumes with every finished image kept.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -17,9 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from benchmark.backends import Backend, make_backend
 from benchmark.datasets import Dataset, get_dataset
 from benchmark.detection import DetectJob, ImageRecord, detector_for, job_key, score_batched, score_images
 from benchmark.environment import environment
@@ -52,6 +51,8 @@ class RunConfig:
     name: str | None = None
     curves: bool = False
     compare_paper: bool = False
+    backend: str = "joblib"
+    scheduler: str | None = None  # Dask scheduler address; None with backend "dask": a local cluster
 
 
 def _resolve_params(config: RunConfig) -> dict[str, dict[str, Any]]:
@@ -71,7 +72,7 @@ def _chunks(items: list[str], n: int) -> list[list[str]]:
     return [items[i:i + n] for i in range(0, len(items), n)] if items else []
 
 
-def _detect(job: DetectJob, jobs: int, progress: Callable[[int], None]) -> list[ImageRecord]:
+def _detect(job: DetectJob, backend: Backend, progress: Callable[[int], None]) -> list[ImageRecord]:
     ids = job.dataset.ids
     det = detector_for(job)
     if det.batched:
@@ -81,17 +82,9 @@ def _detect(job: DetectJob, jobs: int, progress: Callable[[int], None]) -> list[
             records += score_batched(job, chunk, batch)
             progress(len(chunk))
         return records
-    n_jobs = (os.cpu_count() or 1) if jobs <= 0 else jobs
-    chunk = max(1, min(16, len(ids) // (n_jobs * 4) or 1))
-    if n_jobs == 1:
-        out = []
-        for part in _chunks(ids, chunk):
-            out += score_images(job, part)
-            progress(len(part))
-        return out
+    size = max(1, min(16, len(ids) // (backend.n_workers * 4) or 1))
     by_id: dict[str, ImageRecord] = {}
-    tasks = (delayed(score_images)(job, part) for part in _chunks(ids, chunk))
-    for result in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
+    for result in backend.map_unordered(score_images, job, _chunks(ids, size)):
         by_id.update((r.id, r) for r in result)
         progress(len(result))
     return [by_id[i] for i in ids]
@@ -142,8 +135,9 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
     per_image_path = run_dir / "per_image.jsonl"
     total = len(methods) * sum(len(d) for d in datasets)
     started = time.perf_counter()
-    with per_image_path.open("w") as per_image, tqdm(total=total, unit="img", desc="irbench",
-                                                      disable=None) as bar:
+    with make_backend(config.backend, config.jobs, config.scheduler) as backend, \
+            per_image_path.open("w") as per_image, \
+            tqdm(total=total, unit="img", desc="irbench", disable=None) as bar:
         for name in methods:
             spec = get_spec(name)
             policy = config.policy or spec.policy
@@ -159,7 +153,7 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
                     bar.update(len(dataset))
                     continue
                 provenance = detector_for(job).provenance()
-                records = _detect(job, config.jobs, bar.update)
+                records = _detect(job, backend, bar.update)
                 bad = [r for r in records if r.sample_error]
                 if bad and config.on_error == "fail":
                     raise RunError(f"{dataset.name}: {bad[0].sample_error} (use --on-error skip to leave "

@@ -90,9 +90,15 @@ def test_mshnet_protocol_resizes_to_256_and_normalises_by_256_squared():
 
 
 def test_niou_of_an_empty_image_depends_on_the_protocol():
-    assert evaluate_image(blank(), blank(), "irbench").niou == 1.0
-    assert evaluate_image(blank(), blank(), "basicirstd").niou == 0.0
-    assert evaluate_image(blank(), blank(), "mshnet").niou == 0.0
+    assert evaluate_image(blank(), blank(), "irbench").niou_i == 1.0
+    assert evaluate_image(blank(), blank(), "basicirstd").niou_i == 0.0
+    assert evaluate_image(blank((256, 256)), blank((256, 256)), "mshnet").niou_i == 0.0
+    # an empty image with a false alarm scores 0 everywhere
+    assert evaluate_image(square(blank(), 3, 3, 2), blank(), "irbench").niou_i == 0.0
+    # dataset nIoU = plain mean over images: (1 + 4/18) / 2 under irbench, (0 + 4/18) / 2 under basicirstd
+    gt, pred = square(blank(), 5, 5, 3), square(square(blank(), 6, 6, 3), 20, 20, 2)
+    assert detection_metrics([blank(), pred], [blank(), gt], "irbench")["niou"] == pytest.approx((1 + 4 / 18) / 2)
+    assert detection_metrics([blank(), pred], [blank(), gt], "basicirstd")["niou"] == pytest.approx(2 / 18)
 
 
 def test_scale_buckets_by_hand_and_fa_adds_up():
@@ -104,13 +110,14 @@ def test_scale_buckets_by_hand_and_fa_adds_up():
     square(pred, 20, 2, 4)  # 16 of the 25 px
     square(pred, 2, 40, 2)  # false alarm 4 px -> (0,10]
     square(pred, 20, 40, 4)  # false alarm 16 px -> (10,40]
+    square(pred, 50, 2, 7)  # false alarm 49 px -> (40,inf)
     s = evaluate_image(pred, gt, "irbench")
-    assert s.n_gt_b == [1, 1, 1] and s.n_matched_b == [1, 1, 0]
-    assert s.inter_b == [9, 16, 0] and s.union_b == [9, 25, 64]
-    assert s.fa_pixels_b == [4, 16, 0] and sum(s.fa_pixels_b) == s.fa_pixels
+    assert s.n_gt_b == (1, 1, 1) and s.n_matched_b == (1, 1, 0)
+    assert s.inter_b == (9, 16, 0) and s.union_b == (9, 25, 64)
+    assert s.fa_pixels_b == (4, 16, 49) and s.fa_pixels == 69
     m = detection_metrics([pred], [gt])
     assert m["scales"]["(0,10]"]["iou"] == 1.0 and m["scales"]["(10,40]"]["iou"] == pytest.approx(16 / 25)
-    assert m["scales"]["(40,inf)"]["pd"] == 0.0
+    assert m["scales"]["(40,inf)"]["pd"] == 0.0 and m["scales"]["(40,inf)"]["fa"] == pytest.approx(49 / 64**2)
     assert sum(m["scales"][b]["fa"] for b in BUCKETS) == pytest.approx(m["fa"])
     assert [m["scales"][b]["n_targets"] for b in BUCKETS] == [1, 1, 1]
 
@@ -132,3 +139,52 @@ def test_accumulator_reset_and_shape_errors():
         acc.update(blank((4, 4)), blank((5, 5)))
     with pytest.raises(KeyError, match="Available: irbench"):
         get_protocol("nope")
+
+
+def test_hungarian_prefers_more_pairs_over_a_shorter_single_pair():
+    gt = blank()
+    gt[10, 10] = gt[10, 13] = True  # two targets 3 px apart
+    pred = blank()
+    pred[10, 11] = True  # 1 px from GT 1, 2 px from GT 2
+    pred[12, 9] = True  # 2.24 px from GT 1 only
+    # the nearest pair alone (1 px) would leave GT 2 unmatched; two pairs (2.24 + 2) are optimal
+    s = evaluate_image(pred, gt, "irbench")
+    assert (s.n_matched, s.fa_pixels) == (2, 0)
+
+
+def test_stats_are_frozen_and_round_trip_through_json():
+    import dataclasses
+    import json
+
+    from benchmark.metrics import ImageStats
+
+    gt, pred = square(blank(), 5, 5, 3), square(square(blank(), 6, 6, 3), 20, 20, 2)
+    s = evaluate_image(pred, gt, "irbench")
+    back = ImageStats.from_dict(json.loads(json.dumps(s.to_dict())))
+    assert back == s
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.inter = 0  # type: ignore[misc]
+    acc = DetectionMetrics("irbench")
+    acc.add(back)
+    assert acc.compute() == detection_metrics([pred], [gt], "irbench")
+    with pytest.raises(ValueError, match="missing"):
+        ImageStats.from_dict({"inter": 1})
+
+
+def test_input_validation_names_the_problem():
+    with pytest.raises(ValueError, match=r"\(4, 4\).*\(5, 5\)"):
+        evaluate_image(blank((4, 4)), blank((5, 5)))
+    with pytest.raises(ValueError, match="pred must be a bool"):
+        evaluate_image(np.full((4, 4), 0.7), blank((4, 4)))
+    assert evaluate_image(np.eye(4, dtype=np.uint8), np.eye(4, dtype=np.uint8)).inter == 4  # 0/1 masks accepted
+    with pytest.raises(ValueError, match="call Protocol.prepare"):
+        evaluate_image(blank((512, 512)), blank((512, 512)), "mshnet")
+
+
+def test_precision_recall_f1_are_dataset_sums():
+    gts = [square(blank(), 5, 5, 3), square(square(blank(), 5, 5, 3), 20, 20, 3)]
+    preds = [square(square(blank(), 5, 5, 3), 25, 5, 1), square(blank(), 5, 5, 3)]
+    m = detection_metrics(preds, gts, "basicirstd")
+    # 3 targets, 2 matched; 3 predicted components, 2 matched
+    assert (m["n_targets"], m["pd"], m["recall"], m["precision"]) == (3, 2 / 3, 2 / 3, 2 / 3)
+    assert m["f1"] == pytest.approx(2 / 3) and m["fa"] == pytest.approx(1 / 2048)

@@ -1,9 +1,8 @@
-"""Binarisation policies and curves."""
+"""Binarisation policies: each rule by hand, the sweep fit, names and parse errors."""
 
 import numpy as np
 import pytest
 
-from benchmark.metrics import CurveMetrics
 from benchmark.policies import parse_policy
 
 
@@ -50,29 +49,51 @@ def test_bad_policy_strings_raise_clear_errors(bad):
         parse_policy(bad)
 
 
-def test_curves_by_hand_and_roc_matches_brute_force():
-    rng = np.random.default_rng(0)
+def test_names_params_and_flags():
+    assert [parse_policy(t).name for t in ("fixed:0.5", " MINMAX:0.25 ", "adaptive", "meanstd:2", "fixed")] == [
+        "fixed:0.5", "minmax:0.25", "adaptive", "meanstd:2", "fixed:0.5"]
+    assert parse_policy("fixed:0.3").params == {"threshold": 0.3}
+    assert parse_policy("meanstd:-0.5").params == {"k": -0.5}
+    assert parse_policy("adaptive").params == {}
+    for text in ("fixed:0.5", "minmax:0.5", "adaptive", "meanstd:3"):
+        pol = parse_policy(text)
+        assert not pol.needs_fit and not pol.optimistic
+
+
+def test_normalise_clips_fixed_and_min_maxes_the_others():
+    s = np.array([[-1.0, 0.25], [0.5, 3.0]], np.float32)
+    assert np.array_equal(parse_policy("fixed:0.5").normalise(s), np.array([[0, 0.25], [0.5, 1]], np.float32))
+    expected = (s + 1) / 4
+    for text in ("minmax:0.5", "adaptive", "meanstd:1", "sweep"):
+        out = parse_policy(text).normalise(s)
+        assert out.dtype == np.float32 and np.allclose(out, expected)
+    with pytest.raises(ValueError, match="2-D"):
+        parse_policy("adaptive").binarise(np.zeros(5))
+
+
+def test_sweep_picks_the_iou_optimum_over_several_images():
+    # image 1: target 0.8, clutter 0.5; image 2: target 0.4 (normalised 0.4), clutter 0.3
     gts, scores = [], []
-    for _ in range(4):
-        gt = np.zeros((32, 32), bool)
-        gt[8:11, 8:11] = True
-        score = rng.random((32, 32)).astype(np.float32) * 0.6
-        score[gt] = 0.9
+    for target, clutter in ((0.8, 0.5), (0.4, 0.3)):
+        gt = np.zeros((8, 8), bool)
+        gt[1:3, 1:3] = True  # 4 target px
+        score = np.zeros((8, 8), np.float32)
+        score[gt] = target
+        score[6, 6] = 1.0  # the max: 1 px clutter spike in both images
+        score[5, 1:5] = clutter  # 4 px clutter
         gts.append(gt)
         scores.append(score)
-    curves = CurveMetrics("irbench", n_thresholds=8)
+    pol = parse_policy("sweep")
+    with pytest.raises(ValueError, match="no image"):
+        pol.fit_done()
     for s, g in zip(scores, gts):
-        curves.update(s, g)
-    out = curves.compute()
-    pd, fa = np.array(out["pd"]), np.array(out["fa"])
-    # threshold 0: the whole image is one component whose centroid is far from the target
-    assert pd[0] == 0.0 and fa[0] == 1.0
-    # threshold 5/8 lies above all clutter (< 0.6) and below the targets (0.9)
-    assert pd[5] == 1.0 and fa[5] == 0.0
-    roc = out["roc"]
-    for k in (0, 64, 128, 200):
-        t = k / 256
-        tp = sum(((s > t) & g).sum() for s, g in zip(scores, gts))
-        fp = sum(((s > t) & ~g).sum() for s, g in zip(scores, gts))
-        assert roc["tpr"][k] == pytest.approx(tp / sum(g.sum() for g in gts))
-        assert roc["fpr"][k] == pytest.approx(fp / sum((~g).sum() for g in gts))
+        pol.fit_update(s, g)
+    pol.fit_done()
+    # t < 0.3: 8 target + 8 clutter + 2 spikes (IoU 8/18); 0.3 <= t < 0.4: 8 + 4 + 2 (8/14);
+    # 0.4 <= t < 0.5: 4 + 4 + 2 (4/14); the lowest threshold of the best range is kept
+    assert pol.threshold == pytest.approx(77 / 256)  # first k/256 >= 0.3 (float32 0.3 > 76/256)
+    preds = [pol.binarise(s) for s in scores]
+    inter = sum((p & g).sum() for p, g in zip(preds, gts))
+    union = sum((p | g).sum() for p, g in zip(preds, gts))
+    assert (inter, union) == (8, 14)
+    assert pol.params == {"threshold": pol.threshold} and not pol.needs_fit

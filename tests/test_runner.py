@@ -145,3 +145,16 @@ def test_killed_run_resumes_with_finished_images_kept(tmp_path):
     cell = json.loads((tmp_path / "second" / "run.json").read_text())["cells"]["test-slow"]["synth"]
     assert cell["n_cached"] >= done and cell["metrics"]["n_images"] == 50
     assert len(list(cache.rglob("*.npz"))) == 50 and not list(cache.rglob(".tmp-*"))
+
+
+def test_dask_cluster_gives_the_same_table_as_joblib(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    local = run(synth_config(tmp_path, name="joblib", jobs=2, cache=tmp_path / "c1"), log=lambda m: None)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        dask = run(synth_config(tmp_path, name="dask", backend="dask", scheduler=cluster.scheduler_address,
+                                cache=tmp_path / "c2"), log=lambda m: None)
+    a = json.loads((local / "run.json").read_text())["cells"]["tophat"]["synth"]
+    b = json.loads((dask / "run.json").read_text())["cells"]["tophat"]["synth"]
+    assert b["n_cached"] == 0 and a["metrics"] == b["metrics"]
+    assert (local / "table1.csv").read_text() == (dask / "table1.csv").read_text()

@@ -1,4 +1,16 @@
-"""Dataset-level detection metrics as a streaming accumulator (``update`` / ``compute`` / ``reset``)."""
+"""Dataset-level detection metrics as a streaming accumulator (``update`` / ``add`` / ``compute`` / ``reset``).
+
+All outputs are raw fractions (not percent, not x1e-6):
+
+* IoU = sum of intersections / sum of unions over the dataset; nIoU = mean of the per-image IoU.
+* Pd = matched targets / targets; Fa = false-alarm pixels / sum of the protocol's normaliser pixels.
+* Target-level precision = matched targets / predicted components (dataset sums), recall = Pd,
+  F1 = their harmonic mean.
+* ``scales``: per Table 2 bucket, IoU (target-restricted), Pd, Fa (the bucket Fa add up to Fa), the
+  number of targets and of images holding at least one target of the bucket.
+
+A ratio whose denominator is 0 is reported as 0.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +22,21 @@ import numpy as np
 from benchmark.metrics.image import BUCKETS, ImageStats, evaluate_image
 from benchmark.metrics.protocols import Protocol, get_protocol
 
+TOTALS = ("inter", "union", "n_pixels", "n_gt", "n_matched", "n_pred", "fa_pixels")
+BUCKET_TOTALS = ("n_gt_b", "n_matched_b", "inter_b", "union_b", "fa_pixels_b")
+
 
 def _ratio(num: float, den: float) -> float:
-    return num / den if den else 0.0
+    return float(num / den) if den else 0.0
 
 
 class DetectionMetrics:
     """IoU, nIoU, Pd, Fa, target precision/recall/F1 and Table 2 buckets under one protocol.
 
-    All outputs are raw fractions: IoU = sum inter / sum union; nIoU = mean per-image IoU; Pd = matched
-    targets / targets; Fa = false-alarm pixels / pixels; precision = matched / predicted components;
-    recall = Pd; F1 their harmonic mean.
+    Parameters
+    ----------
+    protocol : Protocol or str
+        The evaluation protocol (default ``irbench``).
     """
 
     higher_is_better = {"iou": True, "niou": True, "pd": True, "fa": False, "precision": True, "recall": True,
@@ -28,45 +44,51 @@ class DetectionMetrics:
 
     def __init__(self, protocol: Protocol | str = "irbench") -> None:
         self.protocol = get_protocol(protocol)
-        self.images: list[ImageStats] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every accumulated image."""
+        self._totals = dict.fromkeys(TOTALS, 0)
+        self._buckets = {k: np.zeros(3, dtype=np.int64) for k in BUCKET_TOTALS}
+        self._bucket_images = np.zeros(3, dtype=np.int64)
+        self._niou_sum = 0.0
+        self._n_images = 0
 
     def update(self, pred: np.ndarray, gt: np.ndarray) -> ImageStats:
-        """Evaluate one bool prediction against its bool ground truth and accumulate it."""
+        """Evaluate one bool prediction against its bool ground truth, accumulate and return its stats."""
         stats = evaluate_image(pred, gt, self.protocol)
         self.add(stats)
         return stats
 
     def add(self, stats: ImageStats) -> None:
-        """Accumulate an already-evaluated image."""
-        self.images.append(stats)
-
-    def reset(self) -> None:
-        self.images = []
+        """Accumulate an already evaluated image (e.g. read back with ``ImageStats.from_dict``)."""
+        for k in TOTALS:
+            self._totals[k] += getattr(stats, k)
+        for k in BUCKET_TOTALS:
+            self._buckets[k] += getattr(stats, k)
+        self._bucket_images += np.asarray(stats.n_gt_b) > 0
+        self._niou_sum += stats.niou_i
+        self._n_images += 1
 
     def compute(self) -> dict[str, Any]:
-        s = self.images
-        total = {k: sum(getattr(x, k) for x in s) for k in
-                 ("inter", "union", "n_pixels", "n_gt", "n_matched", "n_pred", "fa_pixels")}
-        pd = _ratio(total["n_matched"], total["n_gt"])
-        precision = _ratio(total["n_matched"], total["n_pred"])
-        scales = {}
-        for b, name in enumerate(BUCKETS):
-            n_gt = sum(x.n_gt_b[b] for x in s)
-            scales[name] = {
-                "iou": _ratio(sum(x.inter_b[b] for x in s), sum(x.union_b[b] for x in s)),
-                "pd": _ratio(sum(x.n_matched_b[b] for x in s), n_gt),
-                "fa": _ratio(sum(x.fa_pixels_b[b] for x in s), total["n_pixels"]),
-                "n_targets": n_gt,
-                "n_images": sum(1 for x in s if x.n_gt_b[b]),
-            }
+        """Return the dataset-level metrics (raw fractions) described in the module docstring."""
+        t, b = self._totals, self._buckets
+        pd = _ratio(t["n_matched"], t["n_gt"])
+        precision = _ratio(t["n_matched"], t["n_pred"])
+        scales = {name: {"iou": _ratio(b["inter_b"][i], b["union_b"][i]),
+                         "pd": _ratio(b["n_matched_b"][i], b["n_gt_b"][i]),
+                         "fa": _ratio(b["fa_pixels_b"][i], t["n_pixels"]),
+                         "n_targets": int(b["n_gt_b"][i]),
+                         "n_images": int(self._bucket_images[i])}
+                  for i, name in enumerate(BUCKETS)}
         return {
             "protocol": self.protocol.name,
-            "n_images": len(s),
-            "n_targets": total["n_gt"],
-            "iou": _ratio(total["inter"], total["union"]),
-            "niou": float(np.mean([x.niou for x in s])) if s else 0.0,
+            "n_images": self._n_images,
+            "n_targets": t["n_gt"],
+            "iou": _ratio(t["inter"], t["union"]),
+            "niou": _ratio(self._niou_sum, self._n_images),
             "pd": pd,
-            "fa": _ratio(total["fa_pixels"], total["n_pixels"]),
+            "fa": _ratio(t["fa_pixels"], t["n_pixels"]),
             "precision": precision,
             "recall": pd,
             "f1": _ratio(2 * precision * pd, precision + pd),
@@ -76,7 +98,7 @@ class DetectionMetrics:
 
 def detection_metrics(preds: Iterable[np.ndarray], gts: Iterable[np.ndarray],
                       protocol: Protocol | str = "irbench") -> dict[str, Any]:
-    """Functional form: evaluate pairs of bool masks and return :meth:`DetectionMetrics.compute`."""
+    """Functional twin of :class:`DetectionMetrics`: evaluate pairs of bool masks and return ``compute()``."""
     acc = DetectionMetrics(protocol)
     for pred, gt in zip(preds, gts, strict=True):
         acc.update(pred, gt)

@@ -1,0 +1,83 @@
+"""The named protocols: their definitions, resolution handling and lookup errors."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from benchmark.metrics import PROTOCOLS, Protocol, detection_metrics, get_protocol
+
+
+def test_the_three_protocols_differ_exactly_where_documented():
+    irb, bas, msh = (PROTOCOLS[n] for n in ("irbench", "basicirstd", "mshnet"))
+    assert (irb.eval_size, irb.matcher, irb.fa_counting, irb.fa_normaliser, irb.niou_empty) == (
+        None, "hungarian", "identity", "native", 1.0)
+    assert (bas.eval_size, bas.matcher, bas.fa_counting, bas.fa_normaliser, bas.niou_empty) == (
+        None, "greedy", "identity", "native", 0.0)
+    assert (msh.eval_size, msh.matcher, msh.fa_counting, msh.fa_normaliser, msh.niou_empty) == (
+        256, "greedy", "area_value", "eval", 0.0)
+    assert {p.distance for p in PROTOCOLS.values()} == {3.0}
+    for p in PROTOCOLS.values():
+        assert p.description.endswith(".") and "3 px" in p.description
+
+
+def test_get_protocol_lists_the_available_ones():
+    assert get_protocol("mshnet") is PROTOCOLS["mshnet"]
+    assert get_protocol(PROTOCOLS["irbench"]) is PROTOCOLS["irbench"]
+    with pytest.raises(KeyError, match="Unknown protocol 'x'. Available: irbench, basicirstd, mshnet"):
+        get_protocol("x")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"matcher": "nearest"}, "matcher"),
+    ({"fa_counting": "area"}, "fa_counting"),
+    ({"fa_normaliser": "eval"}, "eval_size"),
+    ({"eval_size": 256}, "native"),
+    ({"distance": 0.0}, "distance"),
+])
+def test_invalid_protocols_are_rejected(changes, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(PROTOCOLS["irbench"], **changes)
+
+
+def test_prepare_resizes_score_bilinearly_and_mask_by_nearest():
+    proto = get_protocol("mshnet")
+    score = np.zeros((512, 512), np.float32)
+    score[:, 257:] = 1.0  # a vertical edge between columns 256 and 257
+    gt = np.zeros((512, 512), bool)
+    gt[101, 101] = True  # a single pixel at an odd position: nearest neighbour samples even rows/cols
+    gt[200:204, 200:204] = True
+    s, g = proto.prepare(score, gt)
+    assert s.dtype == np.float32 and g.dtype == bool and s.shape == g.shape == (256, 256)
+    assert g.sum() == 4 and not g[50, 50]
+    # output column 128 samples input x = 256.5: halfway between 0 and 1
+    assert s[0, 127] == 0.0 and s[0, 128] == pytest.approx(0.5) and s[0, 129] == 1.0
+    native = get_protocol("irbench")
+    s2, g2 = native.prepare(score, gt)
+    assert s2.shape == (512, 512) and np.array_equal(g2, gt)
+    with pytest.raises(ValueError, match="must be equal"):
+        native.prepare(score, gt[:10])
+
+
+def test_fa_normaliser_native_sum_versus_256_squared_per_image():
+    # two images of different native sizes, each with one 4x4 false alarm (no targets)
+    gts = [np.zeros((512, 512), bool), np.zeros((256, 384), bool)]
+    preds = [g.copy() for g in gts]
+    for p in preds:
+        p[40:44, 40:44] = True
+    native = detection_metrics(preds, gts, "basicirstd")
+    assert native["fa"] == pytest.approx(32 / (512 * 512 + 256 * 384))
+    proto = get_protocol("mshnet")
+    small = [proto.prepare(p.astype(np.float32), g) for p, g in zip(preds, gts)]
+    msh = detection_metrics([s > 0.5 for s, _ in small], [g for _, g in small], proto)
+    # 512 -> 256: 2x2 of the 4x4 blob survive; 384 -> 256 columns (output x samples input 1.5x + 0.25):
+    # only x = 27, 28 (inputs 40.75, 42.25) stay > 0.5, so 4 rows x 2 columns
+    fa_pixels = sum(int((s > 0.5).sum()) for s, _ in small)
+    assert fa_pixels == 4 + 8
+    assert msh["fa"] == pytest.approx(fa_pixels / (2 * 256 * 256))
+
+
+def test_protocol_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PROTOCOLS["irbench"].distance = 5.0  # type: ignore[misc]
+    assert isinstance(PROTOCOLS["irbench"], Protocol)
