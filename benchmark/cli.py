@@ -69,6 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         params=_method_params(args.weights, args.set),
         name=args.name,
         curves=args.curves,
+        ci=args.ci,
         compare_paper=args.compare_paper,
         backend=args.backend,
         scheduler=args.scheduler,
@@ -146,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
                    help="override a method parameter (repeatable), e.g. tophat.size=7")
     p.add_argument("--curves", action="store_true", help="also compute Pd-Fa and ROC curves (stored in run.json)")
+    p.add_argument("--ci", type=float, default=None, metavar="LEVEL",
+                   help="bootstrap confidence intervals over images for IoU/Pd/Fa, e.g. --ci 95")
     p.add_argument("--compare-paper", action="store_true", help="show the MSHNet paper's values beside ours")
     p.set_defaults(func=cmd_run)
 

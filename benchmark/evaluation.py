@@ -15,7 +15,7 @@ import numpy as np
 
 from benchmark.datasets import Dataset
 from benchmark.detection import ImageRecord
-from benchmark.metrics import CurveMetrics, DetectionMetrics, Protocol
+from benchmark.metrics import CurveMetrics, DetectionMetrics, Protocol, bootstrap_ci
 from benchmark.policies import Policy, parse_policy
 from benchmark.store import ScoreStore
 
@@ -49,11 +49,13 @@ def _maps(dataset: Dataset, store: ScoreStore, method: str, key: str, records: l
 
 
 def evaluate(dataset: Dataset, store: ScoreStore, method: str, key: str, records: list[ImageRecord],
-             protocol: Protocol, policy: str | Policy, curves: bool = False) -> Evaluation:
+             protocol: Protocol, policy: str | Policy, curves: bool = False,
+             ci: float | None = None) -> Evaluation:
     """Evaluate the cached maps of ``records`` under ``protocol`` and ``policy``.
 
     The ``sweep`` policy first fits its dataset-level threshold in a pass over the cached maps.
-    ``curves=True`` also computes the Pd-Fa and ROC curves (on the policy's normalised maps).
+    ``curves=True`` also computes the Pd-Fa and ROC curves (on the policy's normalised maps); ``ci`` (e.g.
+    95) adds bootstrap confidence intervals of IoU, Pd and Fa over images as ``metrics["ci"]``.
     """
     pol = parse_policy(policy) if isinstance(policy, str) else policy
     if pol.needs_fit:
@@ -63,10 +65,15 @@ def evaluate(dataset: Dataset, store: ScoreStore, method: str, key: str, records
     acc = DetectionMetrics(protocol)
     curve = CurveMetrics(protocol) if curves else None
     per_image: dict[str, dict[str, Any]] = {}
+    image_stats = []
     for record, score, gt in _maps(dataset, store, method, key, records, protocol):
         pred = np.zeros(gt.shape, bool) if record.error else pol.binarise(score)
-        per_image[record.id] = acc.update(pred, gt).to_dict()
+        image_stats.append(acc.update(pred, gt))
+        per_image[record.id] = image_stats[-1].to_dict()
         if curve is not None:
             curve.update(pol.normalise(score), gt)
-    return Evaluation(metrics=acc.compute(), policy=pol.name, per_image=per_image,
+    metrics = acc.compute()
+    if ci:
+        metrics["ci"] = {"level": ci, **bootstrap_ci(image_stats, ci)}
+    return Evaluation(metrics=metrics, policy=pol.name, per_image=per_image,
                       curves=curve.compute() if curve is not None else None)

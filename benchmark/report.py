@@ -51,6 +51,11 @@ def _notes(run: dict[str, Any]) -> list[str]:
     datasets = ", ".join(f"{display_name(d['name'])} {d['split']} ({d['n_images']} images, {d['layout']} layout)"
                          for d in run["datasets"])
     notes.append(f"Split: {datasets}. Best value per column in bold.")
+    levels = {c["metrics"]["ci"]["level"] for cells in run["cells"].values() for c in cells.values()
+              if c.get("status") == "ok" and "ci" in c["metrics"]}
+    if levels:
+        notes.append(f"In brackets: {', '.join(f'{x:g}' for x in sorted(levels))}% bootstrap confidence intervals "
+                     "over images (1000 resamples, percentile method).")
     if run.get("compare_paper"):
         notes.append("In parentheses: the value reported in the MSHNet paper (CVPR 2024), whose numbers come "
                      "from the `mshnet` protocol with unstated thresholds for traditional methods.")
@@ -95,6 +100,10 @@ def _metric_rows(run: dict[str, Any], cells_of: Any, ref: dict[str, Any] | None,
             dataset, key = datasets[j // len(METRICS)], METRICS[j % len(METRICS)][0]
             cell = cells_of(m["name"], dataset)
             text = "no weights" if cell and cell.get("status") == "no weights" else fmt(v)
+            interval = (cell or {}).get("metrics", {}).get("ci", {}).get(key) if v is not None else None
+            if interval:
+                text += f" [{fmt(interval[0] * METRICS[j % len(METRICS)][2])}, " \
+                        f"{fmt(interval[1] * METRICS[j % len(METRICS)][2])}]"
             paper = _paper(ref, m["name"], dataset, key)
             cells.append(f"{text} ({fmt(paper)})" if paper is not None else text)
         lead = lead_of(m)

@@ -50,6 +50,7 @@ class RunConfig:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     name: str | None = None
     curves: bool = False
+    ci: float | None = None  # bootstrap confidence level in percent (e.g. 95)
     compare_paper: bool = False
     backend: str = "joblib"
     scheduler: str | None = None  # Dask scheduler address; None with backend "dask": a local cluster
@@ -158,7 +159,8 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
                 if bad and config.on_error == "fail":
                     raise RunError(f"{dataset.name}: {bad[0].sample_error} (use --on-error skip to leave "
                                    f"such images out; {len(bad)} image(s) affected)")
-                result = evaluate(dataset, store, name, key, records, protocol, policy, curves=config.curves)
+                result = evaluate(dataset, store, name, key, records, protocol, policy, curves=config.curves,
+                                  ci=config.ci)
                 record["cells"][name][dataset.name] = _cell(records, result.metrics, result.policy)
                 if result.curves is not None:
                     record["cells"][name][dataset.name]["curves"] = result.curves

@@ -19,6 +19,7 @@ import importlib
 import inspect
 import pkgutil
 import re
+import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable
@@ -52,6 +53,7 @@ ENTRY_POINT_GROUP = "irbench.methods"
 _REGISTRY: dict[str, "MethodSpec"] = {}  # canonical name -> spec
 _ALIASES: dict[str, str] = {}  # alias -> canonical name
 _loaded = False  # whether built-in modules and entry points were imported
+_IMPORT_ERRORS: dict[str, str] = {}  # module or entry point -> why it could not be imported
 
 
 class UnknownMethodError(KeyError):
@@ -231,13 +233,25 @@ def _load_all() -> None:
     import methods
 
     for info in pkgutil.walk_packages(methods.__path__, prefix="methods."):
-        importlib.import_module(info.name)
+        _try_import(info.name, lambda name=info.name: importlib.import_module(name))
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        ep.load()
+        _try_import(f"entry point {ep.name} ({ep.value})", ep.load)
+
+
+def _try_import(what: str, load: Callable[[], Any]) -> None:
+    """Import one detector module; a failure (e.g. torch missing) disables only that module's methods."""
+    try:
+        load()
+    except Exception as exc:  # noqa: BLE001 - any import failure must leave the other methods usable
+        _IMPORT_ERRORS[what] = f"{type(exc).__name__}: {exc}"
+        warnings.warn(f"irbench: could not import {what}: {exc}", stacklevel=3)
 
 
 def _available() -> str:
-    return ", ".join(sorted(_REGISTRY, key=_natural_key))
+    text = ", ".join(sorted(_REGISTRY, key=_natural_key))
+    if _IMPORT_ERRORS:
+        text += ". Not importable: " + "; ".join(f"{k} ({v})" for k, v in _IMPORT_ERRORS.items())
+    return text
 
 
 def _natural_key(text: str) -> list[Any]:

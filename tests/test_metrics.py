@@ -188,3 +188,20 @@ def test_precision_recall_f1_are_dataset_sums():
     # 3 targets, 2 matched; 3 predicted components, 2 matched
     assert (m["n_targets"], m["pd"], m["recall"], m["precision"]) == (3, 2 / 3, 2 / 3, 2 / 3)
     assert m["f1"] == pytest.approx(2 / 3) and m["fa"] == pytest.approx(1 / 2048)
+
+
+def test_bootstrap_interval_brackets_the_estimate_and_shrinks_with_more_images():
+    from benchmark.metrics import bootstrap_ci
+
+    rng = np.random.default_rng(0)
+    images = []
+    for _ in range(200):
+        gt = square(blank(), 10, 10, 3)
+        pred = square(blank(), 10, 10, 3) if rng.random() < 0.7 else blank()
+        images.append(evaluate_image(pred, gt))
+    pd = sum(s.n_matched for s in images) / sum(s.n_gt for s in images)
+    wide, narrow = bootstrap_ci(images[:20])["pd"], bootstrap_ci(images)["pd"]
+    assert narrow[0] <= pd <= narrow[1]
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
+    with pytest.raises(ValueError, match="confidence level"):
+        bootstrap_ci(images, 100)

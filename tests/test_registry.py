@@ -57,3 +57,18 @@ def test_third_party_entry_point_registers_a_method(tmp_path, monkeypatch):
     image = np.ones((3, 3), np.float32)
     assert np.array_equal(create("plugin-identity")(image), image)
     monkeypatch.delitem(sys.modules, "irbench_plugin_demo")
+
+
+def test_a_module_that_fails_to_import_disables_only_itself(tmp_path, monkeypatch):
+    (tmp_path / "irbench_broken_plugin.py").write_text("import no_such_dependency_xyz\n")
+    dist = tmp_path / "irbench_broken_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: irbench-broken-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[irbench.methods]\nbroken = irbench_broken_plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setattr(registry, "_IMPORT_ERRORS", {})
+    with pytest.warns(UserWarning, match="could not import entry point broken"):
+        assert "tophat" in list_methods("all")
+    with pytest.raises(UnknownMethodError, match="Not importable: .*entry point broken .*no_such_dependency_xyz"):
+        get_spec("broken")
