@@ -104,6 +104,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from benchmark.figures import make_figures
+
+    for path in make_figures(args.run_dir, args.images):
+        print(path)
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from benchmark.offline import evaluate_predictions
 
@@ -160,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--format", default=",".join(FORMATS), help=f"comma list of {', '.join(FORMATS)}")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("plot", help="figures of a run: Pd-Fa / ROC curves and a qualitative panel")
+    p.add_argument("run_dir")
+    p.add_argument("--images", type=int, default=4, help="images in the qualitative panel (default 4)")
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("evaluate", help="score saved prediction PNGs against ground truth")
     p.add_argument("--pred-dir", required=True, help="prediction maps named like the ground-truth ids")

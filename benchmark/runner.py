@@ -125,6 +125,8 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "protocol": {"name": protocol.name, "description": protocol.description},
         "split": config.split,
+        "data_root": str(Path(config.data_root).resolve()) if config.data_root else None,
+        "cache": str(store.root.resolve()),
         "compare_paper": config.compare_paper,
         "environment": environment(),
         "datasets": [d.describe() for d in datasets],
@@ -161,7 +163,8 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
                                    f"such images out; {len(bad)} image(s) affected)")
                 result = evaluate(dataset, store, name, key, records, protocol, policy, curves=config.curves,
                                   ci=config.ci)
-                record["cells"][name][dataset.name] = _cell(records, result.metrics, result.policy)
+                record["cells"][name][dataset.name] = {**_cell(records, result.metrics, result.policy),
+                                                       "store_key": key}
                 if result.curves is not None:
                     record["cells"][name][dataset.name]["curves"] = result.curves
                 for r in records:

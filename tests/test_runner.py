@@ -158,3 +158,16 @@ def test_dask_cluster_gives_the_same_table_as_joblib(tmp_path):
     b = json.loads((dask / "run.json").read_text())["cells"]["tophat"]["synth"]
     assert b["n_cached"] == 0 and a["metrics"] == b["metrics"]
     assert (local / "table1.csv").read_text() == (dask / "table1.csv").read_text()
+
+
+def test_figures_curves_and_qualitative_panel(tmp_path):
+    from benchmark.figures import make_figures
+
+    run_dir = run(synth_config(tmp_path, curves=True), log=lambda m: None)
+    paths = make_figures(run_dir, n_images=2)
+    assert sorted(p.name for p in paths) == ["pd_fa_synth.png", "qualitative_synth.png", "roc_synth.png"]
+    from PIL import Image
+
+    for p in paths:
+        with Image.open(p) as im:
+            assert im.size[0] > 200 and np.asarray(im).std() > 0
