@@ -117,3 +117,23 @@ def test_synth_is_deterministic_and_covers_every_scale_bucket():
         areas += list(np.bincount(labels.ravel())[1:])
     counts = np.histogram(areas, [0, 10.5, 40.5, 1e9])[0]
     assert (counts > 0).all()
+
+
+def test_broken_input_corpus_gives_specific_messages(tmp_path):
+    folder = make_public_sirst(tmp_path, ids=("Misc_1", "Misc_2", "Misc_3", "Misc_4"))
+    (folder / "images" / "Misc_1.png").write_bytes(b"")  # zero-byte file
+    (folder / "images" / "Misc_2.png").write_text("not an image at all\n")  # non-image file
+    (folder / "images" / "Misc_3.png").unlink()
+    nan = np.full((20, 30), np.nan, np.float32)
+    Image.fromarray(nan).save(folder / "images" / "Misc_3.tif")  # float image with NaN
+    (folder / "idx_427" / "test.txt").write_text("Misc_1\nMisc_2\nMisc_3\nMisc_4\nMisc_404\n")
+    ds = get_dataset("sirst", tmp_path)
+    expected = {"Misc_1": r"Misc_1\.png: cannot read image", "Misc_2": r"Misc_2\.png: cannot read image",
+                "Misc_3": r"Misc_3\.tif: image holds NaN", "Misc_404": r"Misc_404\.png: image file is missing"}
+    for sample, message in expected.items():
+        with pytest.raises(SampleError, match=message):
+            ds.load(sample)
+    assert ds.load("Misc_4")[1].sum() == 9  # the good image still loads
+    (folder / "idx_427" / "test.txt").write_text("\n\n")
+    with pytest.raises(DatasetNotFoundError, match="test.txt: split file lists no images"):
+        get_dataset("sirst", tmp_path)

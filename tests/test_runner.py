@@ -119,32 +119,57 @@ SLOW_RUN = textwrap.dedent("""
 
     @register("test-slow", family="filtering", kind="traditional", paper="test", defaults={})
     def slow(image):
-        time.sleep(0.1)
+        time.sleep(0.05)
         return image.astype(np.float32)
 
-    run(RunConfig(methods=["test-slow"], datasets=["synth"], jobs=1, out=sys.argv[1], name=sys.argv[2]))
+    out, name, cache = sys.argv[1:4]
+    run(RunConfig(methods=["test-slow"], datasets=["synth"], jobs=1, out=out, name=name, cache=cache))
 """)
 
 
-def test_killed_run_resumes_with_finished_images_kept(tmp_path):
+def _start(script, tmp_path, name, cache):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, str(script), str(tmp_path), name, str(cache)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _entries(cache):
+    return len(list((cache / "test-slow").rglob("*.npz")))
+
+
+def test_repeatedly_killed_run_finishes_with_the_uninterrupted_table(tmp_path):
     script = tmp_path / "slow_run.py"
     script.write_text(SLOW_RUN)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), "first"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    cache = tmp_path / "cache" / "test-slow"
-    deadline = time.time() + 60
-    while time.time() < deadline and len(list(cache.rglob("*.npz"))) < 10:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = len(list(cache.rglob("*.npz")))
-    assert 10 <= done < 50
-    subprocess.run([sys.executable, str(script), str(tmp_path), "second"], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    cell = json.loads((tmp_path / "second" / "run.json").read_text())["cells"]["test-slow"]["synth"]
-    assert cell["n_cached"] >= done and cell["metrics"]["n_images"] == 50
-    assert len(list(cache.rglob("*.npz"))) == 50 and not list(cache.rglob(".tmp-*"))
+    cache = tmp_path / "cache"
+    counts = []
+    for target in (8, 25):  # kill -9 twice, at different points
+        proc = _start(script, tmp_path, "killed", cache)
+        deadline = time.time() + 60
+        while time.time() < deadline and _entries(cache) < target:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        counts.append(_entries(cache))
+    assert 8 <= counts[0] <= counts[1] < 50
+    assert _start(script, tmp_path, "resumed", cache).wait() == 0
+    resumed = json.loads((tmp_path / "resumed" / "run.json").read_text())["cells"]["test-slow"]["synth"]
+    assert resumed["n_cached"] == counts[1]  # only the unfinished images were computed
+    assert _start(script, tmp_path, "clean", tmp_path / "other-cache").wait() == 0
+    assert (tmp_path / "resumed" / "table1.csv").read_text() == (tmp_path / "clean" / "table1.csv").read_text()
+    assert _entries(cache) == 50 and not list(cache.rglob(".tmp-*"))
+
+
+def test_two_runs_writing_one_store_at_once(tmp_path):
+    script = tmp_path / "slow_run.py"
+    script.write_text(SLOW_RUN)
+    cache = tmp_path / "cache"
+    a, b = _start(script, tmp_path, "a", cache), _start(script, tmp_path, "b", cache)
+    assert a.wait() == 0 and b.wait() == 0
+    assert (tmp_path / "a" / "table1.csv").read_text() == (tmp_path / "b" / "table1.csv").read_text()
+    assert _entries(cache) == 50 and not list(cache.rglob(".tmp-*"))
+    for path in (cache / "test-slow").rglob("*.npz"):  # every entry passes its checksum
+        with np.load(path) as data:
+            assert data["score"].shape == (256, 256)
 
 
 def test_dask_cluster_gives_the_same_table_as_joblib(tmp_path):
