@@ -127,3 +127,12 @@ def test_inputs_validate_and_registration():
     assert {get_spec(n).family for n in METHODS} == {"filtering", "local_contrast"}
     assert get_spec("max-median").name == "maxmedian"
     assert create("tllcm", scales=[9])(scene("flat")).argmax() == np.ravel_multi_index((37, 45), (72, 80))
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_strided_and_integer_inputs_match_contiguous_float(name):
+    img = scene("clutter")
+    det = create(name)
+    np.testing.assert_array_equal(det(img.T), det(np.ascontiguousarray(img.T)))
+    rounded = np.round(img)
+    np.testing.assert_array_equal(det(rounded.astype(np.uint8)), det(rounded.astype(np.float32)))
