@@ -1,0 +1,240 @@
+"""The shared base of deep detectors: weights resolution, preprocessing, batched padded inference.
+
+A deep method subclasses :class:`DeepDetector`, sets ``preset``, ``stride`` and ``output``, implements
+:meth:`DeepDetector.build` and registers itself with ``@register(..., kind="deep", family="deep",
+defaults={**COMMON_DEFAULTS, ...})``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from methods.deep.checkpoint import load_checkpoint
+from methods.deep.fuse import prepare_for_inference
+from methods.deep.presets import basicirstd_stats, in_channels, preprocess
+from methods.registry import Detector, MissingWeightsError, get_spec, list_methods
+from methods.validation import as_float_image, check_positive_int
+
+__all__ = ["DeepDetector", "COMMON_DEFAULTS", "WEIGHT_SUFFIXES", "weights_root", "resolve_device", "sha256_file"]
+
+COMMON_DEFAULTS: dict[str, Any] = {"weights": None, "device": "auto", "batch_size": 8, "input_size": None}
+WEIGHT_SUFFIXES = (".pth", ".pth.tar", ".pt", ".tar", ".pkl", ".params")
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def weights_root() -> Path:
+    """``$IRBENCH_WEIGHTS`` or ``~/.cache/irbench/weights``: the root of the per-method default weights."""
+    env = os.environ.get("IRBENCH_WEIGHTS")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "irbench" / "weights"
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; other strings are passed to ``torch.device``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"parameter 'device' must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file (cached by path, size and modification time)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        _SHA_CACHE[key] = digest.hexdigest()
+    return _SHA_CACHE[key]
+
+
+class DeepDetector(Detector):
+    """Base class of the deep detectors: float32 HxW 0-255 images in, probability maps in [0, 1] out.
+
+    Parameters
+    ----------
+    weights : str or None
+        Checkpoint path; ``None`` looks for ``<weights_root>/<method>/<dataset>.<suffix>`` in
+        :meth:`configure`.
+    device : str
+        ``"auto"`` (CUDA if present), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+    batch_size : int
+        Images of the same size scored per forward pass.
+    input_size : int or None
+        If set, every image is resized (bilinear) to ``input_size`` squared and the probability map back
+        to the image size (the MSHNet/DNANet 256x256 protocol). ``None``: native resolution, padded
+        bottom/right to a multiple of ``stride`` and cropped back.
+    dataset_stats : [mean, std], optional
+        Only for the ``basicirstd_gray`` preset: overrides the per-dataset table.
+
+    Notes
+    -----
+    The parameters above are common to every deep method (``COMMON_DEFAULTS``). Subclasses set the class
+    attributes ``preset`` (see :mod:`methods.deep.presets`), ``stride`` and
+    ``output`` (``"logits"``: sigmoid applied; ``"probs"``: clamped to [0, 1]).
+    """
+
+    batched = True
+    preset: str = "imagenet_rgb"
+    stride: int = 32
+    output: str = "logits"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        check_positive_int(params.get("batch_size", 8), "batch_size")
+        if params.get("input_size") is not None:
+            check_positive_int(params["input_size"], "input_size")
+        self.device = resolve_device(params.get("device", "auto"))
+        if self.output not in ("logits", "probs"):
+            raise ValueError(f"{type(self).__name__}.output must be 'logits' or 'probs', got {self.output!r}")
+        in_channels(self.preset)  # validates the preset
+        self.dataset: str | None = None
+        self.weights_path: Path | None = Path(params["weights"]).expanduser() if params.get("weights") else None
+        self._net: nn.Module | None = None
+
+    # ----------------------------------------------------------------- subclass hooks
+    def build(self) -> nn.Module:
+        """Construct the network from ``self.params`` (random weights)."""
+        raise NotImplementedError
+
+    def forward_scores(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Run the network on a preprocessed, padded ``(N, C, H, W)`` batch; return ``(N, 1, H, W)``."""
+        return net(x)
+
+    def load_weights(self, net: nn.Module, path: Path) -> None:
+        """Load the checkpoint ``path`` into ``net`` (strict)."""
+        load_checkpoint(net, path, strict=True)
+
+    # ----------------------------------------------------------------- configuration
+    @property
+    def method_name(self) -> str:
+        """The registered name of this class."""
+        for name in list_methods("deep"):
+            if get_spec(name).target is type(self):
+                return name
+        return type(self).__name__.lower()
+
+    def default_weight_candidates(self, dataset: str) -> list[Path]:
+        """The default locations tried for ``dataset``, in order."""
+        folder = weights_root() / self.method_name
+        return [folder / f"{dataset}{suffix}" for suffix in WEIGHT_SUFFIXES]
+
+    def configure(self, dataset: str) -> None:
+        """Pick the weights for ``dataset`` (explicit ``weights`` first, else the default location).
+
+        Raises
+        ------
+        MissingWeightsError
+            When no file exists; the message names the paths tried and the ``--weights`` option.
+        """
+        self.dataset = dataset
+        if self.preset == "basicirstd_gray":
+            basicirstd_stats(dataset, self.params.get("dataset_stats"))  # fail early on unknown stats
+        explicit = self.params.get("weights")
+        if explicit:
+            path = Path(explicit).expanduser()
+            if not path.is_file():
+                raise MissingWeightsError(
+                    f"{self.method_name}: weights file {path} does not exist (from --weights "
+                    f"{self.method_name}=PATH)"
+                )
+        else:
+            tried = self.default_weight_candidates(dataset)
+            found = [p for p in tried if p.is_file()]
+            if not found:
+                raise MissingWeightsError(
+                    f"{self.method_name}: no weights for {dataset}; tried {', '.join(str(p) for p in tried)}. "
+                    f"Pass --weights {self.method_name}=PATH or put a checkpoint at one of these paths "
+                    f"(root from $IRBENCH_WEIGHTS)."
+                )
+            path = found[0]
+        if path != self.weights_path or self._net is None:
+            self.weights_path = path
+            self._net = None  # (re)built lazily with these weights
+
+    def use_network(self, net: nn.Module) -> None:
+        """Install a network (e.g. randomly initialised, for profiling or tests); it is prepared for
+        inference in place (eval mode, BN folded, device, channels_last on CPU)."""
+        self._net = self._prepare(net)
+        self.weights_path = None
+
+    @property
+    def network(self) -> nn.Module:
+        """The evaluation-ready network, built and loaded on first use."""
+        if self._net is None:
+            if self.weights_path is None:
+                raise MissingWeightsError(
+                    f"{self.method_name}: no weights; call configure(dataset) or pass weights=PATH"
+                )
+            net = self.build()
+            self.load_weights(net, self.weights_path)
+            self._net = self._prepare(net)
+        return self._net
+
+    def _prepare(self, net: nn.Module) -> nn.Module:
+        return prepare_for_inference(net, self.device)
+
+    def provenance(self) -> dict[str, Any]:
+        """Weights path and sha256, device and preprocessing, recorded in runs and cache keys."""
+        prov: dict[str, Any] = {"device": self.device.type, "preset": self.preset, "stride": self.stride}
+        if self.weights_path is not None and self.weights_path.is_file():
+            prov["weights"] = str(self.weights_path)
+            prov["weights_sha256"] = sha256_file(self.weights_path)
+        return prov
+
+    # ----------------------------------------------------------------- inference
+    def _stats(self) -> tuple[float, float] | None:
+        if self.preset != "basicirstd_gray":
+            return None
+        return basicirstd_stats(self.dataset, self.params.get("dataset_stats"))
+
+    def _score(self, batch: np.ndarray) -> np.ndarray:
+        """Probability maps of a ``(N, H, W)`` batch of same-size images."""
+        net = self.network
+        h, w = batch.shape[1:]
+        x = torch.from_numpy(batch).to(self.device).unsqueeze(1)
+        size = self.params.get("input_size")
+        if size is not None:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        x = preprocess(x, self.preset, self._stats())
+        xh, xw = x.shape[-2:]
+        ph, pw = (-xh) % self.stride, (-xw) % self.stride
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph))  # zeros after normalisation, bottom and right
+        out = self.forward_scores(net, x)[..., :xh, :xw].float()
+        prob = torch.sigmoid(out) if self.output == "logits" else out.clamp(0.0, 1.0)
+        if size is not None:
+            prob = F.interpolate(prob, size=(h, w), mode="bilinear", align_corners=False)
+        return prob[:, 0].cpu().numpy().astype(np.float32, copy=False)
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Score a list of float32 HxW images (0-255) into probability maps in [0, 1].
+
+        Same-size images are grouped into batches of ``batch_size``; the output order equals the input
+        order.
+        """
+        arrays = [as_float_image(im, self.method_name) for im in images]
+        out: list[np.ndarray | None] = [None] * len(arrays)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, arr in enumerate(arrays):
+            groups.setdefault(arr.shape, []).append(i)
+        bs = int(self.params.get("batch_size", 8))
+        with torch.inference_mode():
+            for idx in groups.values():
+                for start in range(0, len(idx), bs):
+                    chunk = idx[start : start + bs]
+                    probs = self._score(np.stack([arrays[i] for i in chunk]))
+                    for i, p in zip(chunk, probs):
+                        out[i] = p
+        return out  # type: ignore[return-value]
