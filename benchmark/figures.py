@@ -1,4 +1,5 @@
-"""Figures of a run (matplotlib, Agg): Pd-Fa and ROC curves per dataset, and a Fig. 5-style panel.
+"""Figures of a run (matplotlib, Agg): Pd-Fa and ROC curves per dataset, a Fig. 5-style panel and, when
+the run folder holds a ``profile.json`` (``irbench profile --run``), a Fig. 1-style speed chart.
 
 The qualitative panel shows chosen test images, one column per method, with detections framed as in the
 MSHNet paper: correct detections in red, missed targets in blue, false alarms in yellow, and a close-up of
@@ -17,6 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
 
 from benchmark.datasets import display_name, get_dataset  # noqa: E402
 from benchmark.metrics import get_protocol  # noqa: E402
@@ -135,12 +138,133 @@ def _inset(ax: Any, picture: np.ndarray, gt: np.ndarray, half: int = 12) -> None
         spine.set_edgecolor("white")
 
 
+FIG1_MAX_AREA = 2400.0  # scatter area (points^2) of the circle of the largest FLOPs
+
+
+def _fig1_points(run: dict[str, Any], profile: dict[str, Any], dataset: str, size: str) -> list[dict[str, Any]]:
+    """Profiled methods with an ok Table 1 cell for ``dataset``: label, kind, images/s, IoU (%), FLOPs."""
+    cells = {m["name"]: c for m, c in _ok_cells(run, dataset)}
+    return [{"label": m["display"], "kind": m["kind"], "x": m["sizes"][size]["images_per_second"],
+             "y": cells[m["name"]]["metrics"]["iou"] * 100, "flops": m["sizes"][size]["macs"]}
+            for m in profile["methods"] if m["name"] in cells and size in m["sizes"]]
+
+
+def _label_points(ax: Any, points: list[dict[str, Any]], radii: list[float]) -> None:
+    """Label each point beside its marker, trying eight directions and keeping clear of markers and labels."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    scale = fig.dpi / 72.0
+    centres = [ax.transData.transform((p["x"], p["y"])) for p in points]
+    taken = [Bbox.from_extents(cx - r * scale, cy - r * scale, cx + r * scale, cy + r * scale)
+             for (cx, cy), r in zip(centres, radii, strict=True)]
+    frame = ax.get_window_extent(renderer)
+    directions = ((1, 0, "left", "center"), (-1, 0, "right", "center"), (0, 1, "center", "bottom"),
+                  (0, -1, "center", "top"), (1, 1, "left", "bottom"), (-1, 1, "right", "bottom"),
+                  (1, -1, "left", "top"), (-1, -1, "right", "top"))
+    for p, r in zip(points, radii, strict=True):
+        chosen = None
+        for push in (3.0, 14.0, 28.0):
+            for dx, dy, ha, va in directions:
+                gap = (r + push) / (2 ** 0.5 if dx and dy else 1.0)
+                text = ax.annotate(p["label"], (p["x"], p["y"]), xytext=(dx * gap, dy * gap),
+                                   textcoords="offset points", ha=ha, va=va, fontsize=8,
+                                   arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6} if push > 3 else None)
+                box = text.get_window_extent(renderer).padded(2)
+                inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
+                if inside and not any(box.overlaps(t) for t in taken):
+                    chosen = box
+                    break
+                text.remove()
+            if chosen is not None:
+                break
+        if chosen is None:  # crowded: put it to the right anyway
+            text = ax.annotate(p["label"], (p["x"], p["y"]), xytext=(r + 3, 0), textcoords="offset points",
+                               ha="left", va="center", fontsize=8)
+            chosen = text.get_window_extent(renderer)
+        taken.append(chosen)
+
+
+def plot_fig1(run_dir: Path, run: dict[str, Any], profile: dict[str, Any], dataset: str) -> Path | None:
+    """``fig1_<dataset>.png``: IoU (the run's Table 1) against images/s (profile, largest size, log scale).
+
+    Deep methods are circles whose area is proportional to their FLOPs (MACs, thop convention);
+    traditional methods, which have no FLOPs, share one small hollow square. Returns None when no profiled
+    method has a result for ``dataset`` in the run.
+    """
+    size = str(max(profile["sizes"]))
+    points = _fig1_points(run, profile, dataset, size)
+    if not points:
+        return None
+    deep = [p for p in points if p["flops"] is not None]
+    biggest = max((p["flops"] for p in deep), default=1)
+    area = [FIG1_MAX_AREA * p["flops"] / biggest if p["flops"] is not None else 40.0 for p in points]
+    fig, ax = plt.subplots(figsize=(9.0, 5.6), dpi=130)
+    colours = plt.get_cmap("tab10")
+    for p, a in zip(points, area, strict=True):
+        if p["flops"] is None:
+            ax.scatter(p["x"], p["y"], s=a, marker="s", facecolor="none", edgecolor="0.3", linewidth=1.2, zorder=3)
+        else:
+            ax.scatter(p["x"], p["y"], s=a, color=colours(deep.index(p) % 10), alpha=0.55, edgecolor="0.2",
+                       linewidth=0.6, zorder=2)
+    xs, ys = [p["x"] for p in points], [p["y"] for p in points]
+    pad = max(4.0, 0.2 * (max(ys) - min(ys)))
+    low = max(min(ys) - pad, -0.12 * (max(ys) - min(ys) + 2 * pad))  # room below for circles near IoU 0
+    ax.set(xscale="log", xlim=(min(xs) / 2.5, max(xs) * 2.5), ylim=(low, max(ys) + pad),
+           xlabel=f"images / second at {size}x{size} (log scale)", ylabel=f"IoU (%) on {display_name(dataset)}",
+           title=f"Detection vs speed vs FLOPs, {display_name(dataset)}")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.1e}"[0] in "25" else ""))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}" if v >= 0 else ""))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.grid(alpha=0.3, which="both")
+    handles = []
+    if deep:
+        for value in _reference_flops([p["flops"] for p in deep]):
+            giga = value / 1e9
+            text = f"{giga:.3g}" if giga < 1000 else f"{giga:.0f}"
+            handles.append(ax.scatter([], [], s=FIG1_MAX_AREA * value / biggest, color="0.75", edgecolor="0.2",
+                                      linewidth=0.6, label=f"{text} G FLOPs"))
+    if len(deep) < len(points):
+        handles.append(ax.scatter([], [], s=40, marker="s", facecolor="none", edgecolor="0.3", linewidth=1.2,
+                                  label="traditional\n(no FLOPs)"))
+    room = FIG1_MAX_AREA ** 0.5 / 8  # the largest key circle's diameter in 8-pt font units
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, borderaxespad=0,
+              labelspacing=room * 0.8, handlelength=room, handleheight=room * 0.6, borderpad=1.2, frameon=False,
+              title="circle area", title_fontsize=8)
+    device = sorted({m["device"] for m in profile["methods"]})
+    missing = [m["display"] for m in profile["methods"] if m["display"] not in {p["label"] for p in points}]
+    note = (f"circle area = FLOPs (thop MACs) at {size}x{size}; speed: {'/'.join(device)}, "
+            f"{profile['threads']} torch thread(s), median of {profile['repeats']}; IoU: protocol {run['protocol']['name']}")
+    if missing:
+        note += f"; not in this run: {', '.join(missing)}"
+    fig.text(0.01, 0.01, note, fontsize=6, wrap=True)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.canvas.draw()  # labels are placed in the final layout
+    _label_points(ax, points, [a ** 0.5 / 2 for a in area])
+    path = run_dir / f"fig1_{dataset}.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _reference_flops(values: list[float]) -> list[float]:
+    """Up to three round FLOPs values (1, 10, 100 ... G) spanning ``values``, for the size legend."""
+    low, high = min(values), max(values)
+    decades = [10.0 ** k for k in range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)]
+    inside = [d for d in decades if low / 3 <= d <= high * 1.01] or [high]
+    return inside[-3:]
+
+
 def make_figures(run_dir: str | Path, n_images: int = 4) -> list[Path]:
-    """All figures of ``run_dir`` (curves need a run made with ``--curves``)."""
+    """All figures of ``run_dir`` (curves need a run made with ``--curves``, Fig. 1 a ``profile.json``)."""
     run_dir = Path(run_dir)
     run = json.loads((run_dir / "run.json").read_text())
     written = plot_curves(run_dir, run)
     for d in run["datasets"]:
         if _ok_cells(run, d["name"]):
             written.append(plot_qualitative(run_dir, run, d["name"], n_images))
+    profile_path = run_dir / "profile.json"
+    if profile_path.is_file():
+        profile = json.loads(profile_path.read_text())
+        written += [p for d in run["datasets"] if (p := plot_fig1(run_dir, run, profile, d["name"])) is not None]
     return written
