@@ -7,6 +7,7 @@ $ irbench run --methods all --dataset irstd1k --data-root ../shared/data
 $ irbench run --methods tophat,ipi --dataset irstd1k,nudt-sirst --protocol basicirstd --compare-paper
 $ irbench list methods
 $ irbench report results/<run> --format md,tex
+$ irbench profile --methods mshnet,tophat --sizes 256,512 --run results/<run>
 $ irbench evaluate --pred-dir preds/ --dataset sirst --data-root data --json scores.json
 """
 
@@ -112,6 +113,48 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    from benchmark.profiling import parse_sizes, profile_to_folder
+
+    paths = profile_to_folder(resolve_methods(args.methods), sizes=parse_sizes(args.sizes), repeats=args.repeats,
+                              warmup=args.warmup, batch=args.batch, device=args.device,
+                              max_seconds=args.max_seconds, run_dir=args.run, dataset=args.dataset, out=args.out,
+                              log=lambda m: print(m, file=sys.stderr))
+    print(paths[1].read_text())
+    print("Written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from benchmark.training.loop import TrainConfig, train
+
+    config = TrainConfig(method=get_spec(args.method).name, dataset=args.dataset, data_root=args.data_root,
+                         out=Path(args.out or f"results/train/{get_spec(args.method).name}_{args.dataset}"),
+                         loss=args.loss, epochs=args.epochs, batch=args.batch, crop=args.crop, base=args.base,
+                         lr=args.lr, warmup=args.warmup, scales=args.scales, resume=args.resume, seed=args.seed,
+                         val_fraction=args.val_fraction, limit=args.limit, device=args.device, amp=not args.no_amp,
+                         threads=args.threads, channels_last=args.channels_last,
+                         method_params=_method_params([], args.set).get(get_spec(args.method).name, {}))
+    result = train(config, log=lambda m: print(m, file=sys.stderr))
+    print(f"best epoch {result.best_epoch} (validation IoU {result.best_val_iou:.4f}): {result.best}\n"
+          f"score it: irbench run --methods {config.method} --weights {config.method}={result.best} "
+          f"--dataset {config.dataset}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from benchmark.training.tables import ReproduceConfig, reproduce
+
+    config = ReproduceConfig(table=args.table, dataset=args.dataset, data_root=args.data_root, epochs=args.epochs,
+                             limit=args.limit, crop=args.crop, base=args.base, batch=args.batch,
+                             warmup=args.warmup, out=Path(args.out), device=args.device, threads=args.threads,
+                             protocol=args.protocol, test_limit=args.test_limit)
+    paths = reproduce(config, log=lambda m: print(m, file=sys.stderr))
+    print(paths[0].read_text())
+    print("Written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from benchmark.offline import evaluate_predictions
 
@@ -173,6 +216,64 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--images", type=int, default=4, help="images in the qualitative panel (default 4)")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("profile", help="parameters, FLOPs (thop MACs) and images/s per method and image size")
+    p.add_argument("--methods", default="mshnet,dnanet,tophat,wslcm", help="comma list as for run")
+    p.add_argument("--sizes", default="256,512", help="square image sides (default 256,512)")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls, median reported (default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed calls first (default 1)")
+    p.add_argument("--batch", type=int, default=1, help="images per call (default 1)")
+    p.add_argument("--device", default="auto", help="deep methods: auto, cpu, cuda, cuda:N (default auto)")
+    p.add_argument("--max-seconds", type=float, default=None, metavar="S",
+                   help="time cap per method and size; no call starts after it (default: none)")
+    p.add_argument("--run", default=None, metavar="RUN_DIR",
+                   help="a run folder: write the profile there and draw fig1_<dataset>.png with its IoU")
+    p.add_argument("--dataset", default=None, help="with --run: chart only this dataset of the run")
+    p.add_argument("--out", default=None, help="output folder without --run (default results/profile-<time>)")
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("train", help="train a deep method with its official recipe (checkpoint + resume)")
+    p.add_argument("--method", required=True, help="mshnet, dnanet, isnet, acm, alcnet, acm-basicirstd, ...")
+    p.add_argument("--dataset", default="synth", help="dataset whose train split is used (default synth)")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--loss", default=None, help="sls, sls-official, sls-s, sls-l1, sls-l2, iou, iou-batch, dice "
+                                                "(default: the method's recipe)")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--crop", type=int, default=None, help="training crop side")
+    p.add_argument("--base", type=int, default=None, help="rescale reference (long side in [0.5, 2] x base)")
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--warmup", type=int, default=None, help="warm-up epochs (MSHNet: single head, plain IoU)")
+    p.add_argument("--scales", type=int, default=None, help="MSHNet supervised side outputs 0-4 (Table 6)")
+    p.add_argument("--out", default=None, help="output folder (default results/train/<method>_<dataset>)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pth")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of train held out for model selection")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
+                   help="detector parameter, e.g. dnanet.in_channels=1")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("reproduce", help="train and score the cells of the MSHNet paper's Tables 3-6")
+    p.add_argument("--table", type=int, required=True, choices=(3, 4, 5, 6))
+    p.add_argument("--dataset", default="synth")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--epochs", type=int, default=None, help="epochs per cell (default: each recipe's)")
+    p.add_argument("--limit", type=int, default=None, help="training images per cell")
+    p.add_argument("--test-limit", type=int, default=None, help="score only the first N test images")
+    p.add_argument("--crop", type=int, default=None)
+    p.add_argument("--base", type=int, default=None)
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--warmup", type=int, default=None)
+    p.add_argument("--protocol", default="irbench", choices=sorted(PROTOCOLS))
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", default="results/reproduce")
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("evaluate", help="score saved prediction PNGs against ground truth")
     p.add_argument("--pred-dir", required=True, help="prediction maps named like the ground-truth ids")

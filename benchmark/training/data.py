@@ -1,0 +1,126 @@
+"""Training data: the engine's datasets, a validation split carved from ``train``, and augmentation.
+
+Images and masks come from :func:`benchmark.datasets.get_dataset` (no file reading here). Model selection uses
+a validation subset carved deterministically from the **training** split; the test split is never seen
+during training.
+
+Augmentation (the MSHNet/DNANet recipe, deep-models.md §1.2-1.3): random horizontal flip; random rescale of
+the long side to ``U(0.5, 2) * base``; zero padding up to ``crop``; a random ``crop x crop`` window; Gaussian
+blur with probability 0.5 and sigma ``U(0, 1)``. Masks are resized nearest-neighbour and never blurred.
+Every random draw comes from a generator seeded by ``(seed, epoch, sample position)``, so a batch is a pure
+function of those numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from benchmark.datasets import Dataset, get_dataset
+
+__all__ = ["Augment", "TrainingData", "split_train_val"]
+
+
+def split_train_val(ids: Sequence[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Split training ids into ``(train, val)``: a seeded permutation, ``round(n * val_fraction)`` (>= 1)
+    ids to validation; both lists keep the dataset's order."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"parameter 'val_fraction' must be in (0, 1), got {val_fraction!r}")
+    if len(ids) < 2:
+        raise ValueError(f"need at least 2 training images to carve a validation split, got {len(ids)}")
+    n_val = min(len(ids) - 1, max(1, round(len(ids) * val_fraction)))
+    chosen = set(np.random.default_rng(seed).permutation(len(ids))[:n_val].tolist())
+    return ([i for k, i in enumerate(ids) if k not in chosen], [i for k, i in enumerate(ids) if k in chosen])
+
+
+@dataclass(frozen=True)
+class Augment:
+    """The random geometric and photometric augmentation of one training sample.
+
+    Parameters
+    ----------
+    crop : side of the square training crop.
+    base : the rescale reference (long side drawn from ``[0.5, 2] * base``); 0 disables rescaling.
+    flip, blur : enable the horizontal flip / the Gaussian blur (each with probability 0.5).
+    """
+
+    crop: int = 256
+    base: int = 256
+    flip: bool = True
+    blur: bool = True
+
+    def __post_init__(self) -> None:
+        if self.crop < 8:
+            raise ValueError(f"parameter 'crop' must be >= 8, got {self.crop!r}")
+        if self.base < 0:
+            raise ValueError(f"parameter 'base' must be >= 0, got {self.base!r}")
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Augment a float32 HxW image (0-255) and its bool mask into ``crop x crop`` float32 arrays."""
+        img, msk = image, mask.astype(np.uint8)
+        if self.flip and rng.random() < 0.5:
+            img, msk = img[:, ::-1], msk[:, ::-1]
+        if self.base:
+            long_side = int(rng.integers(self.base // 2, self.base * 2 + 1))
+            h, w = img.shape
+            scale = long_side / max(h, w)
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            img = cv2.resize(np.ascontiguousarray(img), size, interpolation=cv2.INTER_LINEAR)
+            msk = cv2.resize(np.ascontiguousarray(msk), size, interpolation=cv2.INTER_NEAREST)
+        h, w = img.shape
+        ph, pw = max(0, self.crop - h), max(0, self.crop - w)
+        if ph or pw:
+            img = np.pad(img, ((0, ph), (0, pw)))
+            msk = np.pad(msk, ((0, ph), (0, pw)))
+        h, w = img.shape
+        y, x = int(rng.integers(0, h - self.crop + 1)), int(rng.integers(0, w - self.crop + 1))
+        img = img[y:y + self.crop, x:x + self.crop]
+        msk = msk[y:y + self.crop, x:x + self.crop]
+        if self.blur and rng.random() < 0.5:
+            sigma = float(rng.random())
+            if sigma > 0.05:
+                img = cv2.GaussianBlur(np.ascontiguousarray(img), (0, 0), sigma)
+        return np.ascontiguousarray(img, dtype=np.float32), np.ascontiguousarray(msk, dtype=np.float32)
+
+
+class TrainingData:
+    """The training and validation images of one dataset, loaded once and kept in memory.
+
+    Parameters
+    ----------
+    dataset : dataset name (``synth``, ``nudt-sirst``, ...).
+    data_root : dataset root (see :func:`benchmark.datasets.get_dataset`).
+    val_fraction : share of the training split held out for model selection.
+    limit : use only the first ``limit`` training ids (before the split), for short runs.
+    seed : seed of the validation carve.
+    """
+
+    def __init__(self, dataset: str, data_root: str | None = None, val_fraction: float = 0.1,
+                 limit: int | None = None, seed: int = 0) -> None:
+        if limit is not None and limit < 2:
+            raise ValueError(f"parameter 'limit' must be >= 2, got {limit!r}")
+        self.source: Dataset = get_dataset(dataset, data_root, "train")
+        ids = self.source.ids[:limit] if limit else list(self.source.ids)
+        self.train_ids, self.val_ids = split_train_val(ids, val_fraction, seed)
+        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def load(self, sample_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(float32 HxW image 0-255, bool HxW mask)`` of a training-split id (cached)."""
+        if sample_id not in self._cache:
+            self._cache[sample_id] = self.source.load(sample_id)
+        return self._cache[sample_id]
+
+    def batch(self, ids: Sequence[str], augment: Augment, seed: int, epoch: int,
+              start: int) -> tuple[np.ndarray, np.ndarray]:
+        """An augmented batch ``(N, crop, crop)`` images and masks; sample ``k`` draws from
+        ``default_rng([seed, epoch, start + k])``."""
+        images, masks = [], []
+        for k, sample_id in enumerate(ids):
+            rng = np.random.default_rng([seed, epoch, start + k])
+            img, msk = augment(*self.load(sample_id), rng)
+            images.append(img)
+            masks.append(msk)
+        return np.stack(images), np.stack(masks)

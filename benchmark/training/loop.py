@@ -1,0 +1,302 @@
+"""The training loop: seeded, checkpointed every epoch, resumable bit-for-bit (CPU), model selection on val.
+
+``train(config)`` writes into ``config.out``:
+
+* ``last.pth``: the resume state (model, optimiser, AMP scaler, completed epochs, best-so-far, history, the
+  python/numpy/torch RNG states and the data-order generator), rewritten atomically after every epoch;
+* ``best.pth``: ``{"state_dict", "method", "epoch", "val_iou", ...}`` of the epoch with the best IoU on the
+  validation split carved from the training split; it loads with ``irbench run --weights METHOD=best.pth``;
+* ``history.json``: per-epoch loss, validation IoU, learning rate, throughput and wall time.
+
+The learning-rate schedule is a closed form of the epoch index (so it needs no state of its own), and each
+sample's augmentation is drawn from ``(seed, epoch, position)``; with the saved generators, 1 epoch + resume
++ 1 epoch equals 2 epochs straight, bit for bit, on CPU. Resuming with a larger ``epochs`` extends a run (a
+``cosine`` schedule then follows the new length); other settings must match the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from benchmark.training.data import Augment, TrainingData
+from benchmark.training.recipes import Recipe, build_detector, get_recipe, mask_dropped_scales, training_loss
+from methods.deep.base import DeepDetector, resolve_device
+from methods.deep.losses import LossFn, get_loss
+from methods.deep.presets import basicirstd_stats, preprocess
+
+__all__ = ["TrainConfig", "TrainResult", "Trainer", "learning_rate", "train"]
+
+# fields that must agree between a run and its resumption
+_RESUME_FIELDS = ("method", "dataset", "loss", "batch", "crop", "base", "lr", "seed", "val_fraction", "limit",
+                  "warmup", "scales", "method_params")
+
+
+@dataclass
+class TrainConfig:
+    """What ``irbench train`` runs; ``None`` fields take the method's recipe value (:mod:`recipes`)."""
+
+    method: str
+    dataset: str = "synth"
+    data_root: str | None = None
+    out: Path = Path("results/train")
+    loss: str | None = None
+    epochs: int | None = None
+    batch: int | None = None
+    crop: int | None = None
+    base: int | None = None
+    lr: float | None = None
+    warmup: int | None = None
+    scales: int | None = None
+    resume: bool = False
+    seed: int = 0
+    val_fraction: float = 0.1
+    limit: int | None = None
+    device: str = "auto"
+    amp: bool = True
+    threads: int | None = None
+    channels_last: bool = False
+    method_params: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+    def recipe(self) -> Recipe:
+        """The method's preset with this config's overrides."""
+        return get_recipe(self.method, loss=self.loss, epochs=self.epochs, batch=self.batch, crop=self.crop,
+                          base=self.base, lr=self.lr, warmup=self.warmup, scales=self.scales)
+
+    def identity(self) -> dict[str, Any]:
+        """The resolved settings that a resumed run must share."""
+        r = self.recipe()
+        values = {**asdict(r), "method": self.method, "dataset": self.dataset, "seed": self.seed,
+                  "val_fraction": self.val_fraction, "limit": self.limit, "method_params": self.method_params}
+        return {k: values[k] for k in _RESUME_FIELDS}
+
+
+@dataclass
+class TrainResult:
+    """Where the weights are and what happened."""
+
+    out: Path
+    best: Path
+    last: Path
+    best_epoch: int
+    best_val_iou: float
+    history: list[dict[str, Any]]
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
+                             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def learning_rate(recipe: Recipe, epoch: int) -> float:
+    """The learning rate of epoch ``epoch`` (0-based): constant, or cosine annealing to 1e-5 over the run
+    (``cosine``) or with period 30 epochs (``cosine30``, ISNet's cyclic ``T_max=30``)."""
+    if recipe.schedule == "none":
+        return recipe.lr
+    period = recipe.epochs if recipe.schedule == "cosine" else 30
+    eta_min = 1e-5
+    # CosineAnnealingLR's closed form; beyond T_max it keeps cycling like the PyTorch scheduler
+    return eta_min + (recipe.lr - eta_min) * (1 + math.cos(math.pi * epoch / period)) / 2
+
+
+class Trainer:
+    """One model, its optimiser and the training/validation steps (used by :func:`train` and the benchmark).
+
+    Parameters
+    ----------
+    method : a method with a recipe (see :data:`benchmark.training.recipes.RECIPES`).
+    recipe : the resolved training settings.
+    dataset : dataset name, for the per-dataset normalisation of ``basicirstd_gray`` models.
+    device : ``auto``, ``cpu``, ``cuda``...
+    amp : mixed precision (float16 autocast + gradient scaling) on CUDA; ignored on CPU.
+    channels_last : run the network and its inputs in channels-last memory format.
+    method_params : detector parameters (e.g. ``{"in_channels": 1}`` for the BasicIRSTD DNANet).
+    """
+
+    def __init__(self, method: str, recipe: Recipe, dataset: str, device: str = "auto", amp: bool = True,
+                 channels_last: bool = False, method_params: dict[str, Any] | None = None) -> None:
+        self.method, self.recipe = method, recipe
+        self.det: DeepDetector = build_detector(method, **(method_params or {}))
+        self.det.dataset = dataset
+        self.stats = (basicirstd_stats(dataset, self.det.params.get("dataset_stats"))
+                      if self.det.preset == "basicirstd_gray" else None)
+        self.device = resolve_device(device)
+        self.amp = amp and self.device.type == "cuda"
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net: nn.Module = self.det.build().to(self.device, memory_format=self.memory_format)
+        if method == "mshnet":
+            mask_dropped_scales(self.net, recipe.scales)
+        self.loss_fn: LossFn = get_loss(recipe.loss)
+        params = self.net.parameters()
+        if recipe.optimizer == "adagrad":
+            self.optimizer: torch.optim.Optimizer = torch.optim.Adagrad(params, lr=recipe.lr,
+                                                                        weight_decay=recipe.weight_decay)
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+
+    def inputs(self, images: np.ndarray) -> torch.Tensor:
+        """A ``(N, H, W)`` 0-255 batch as the model's normalised input (its inference preset)."""
+        x = torch.from_numpy(images).to(self.device).unsqueeze(1)
+        return preprocess(x, self.det.preset, self.stats).contiguous(memory_format=self.memory_format)
+
+    def set_epoch_lr(self, epoch: int) -> float:
+        """Set and return the learning rate of ``epoch``."""
+        lr = learning_rate(self.recipe, epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def step(self, images: np.ndarray, masks: np.ndarray, warm: bool) -> float:
+        """One optimisation step on a batch; returns the loss."""
+        self.net.train()
+        x = self.inputs(images)
+        y = torch.from_numpy(masks).to(self.device).unsqueeze(1)
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            loss = training_loss(self.method, self.det, self.net, x, y, self.loss_fn, warm, self.recipe.scales)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss is {loss.item()} (method {self.method}, loss "
+                                     f"{self.recipe.loss}); lower --lr or check the data")
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def validate(self, data: TrainingData) -> float:
+        """Dataset IoU (sum of intersections / sum of unions) at probability > 0.5 on ``data.val_ids``, at
+        native resolution with the inference padding of the detector."""
+        self.net.eval()
+        inter = union = 0
+        for sample_id in data.val_ids:
+            image, gt = data.load(sample_id)
+            x = self.inputs(image[None].astype(np.float32, copy=False))
+            h, w = image.shape
+            x = F.pad(x, (0, (-w) % self.det.stride, 0, (-h) % self.det.stride))
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                out = self.det.forward_scores(self.net, x)[..., :h, :w].float()
+            prob = torch.sigmoid(out) if self.det.output == "logits" else out
+            pred = (prob[0, 0] > 0.5).cpu().numpy()
+            inter += int(np.logical_and(pred, gt).sum())
+            union += int(np.logical_or(pred, gt).sum())
+        return inter / union if union else 1.0
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().clone() for k, v in self.net.state_dict().items()}
+
+
+def _check_resume(state: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    saved, now = state["identity"], config.identity()
+    diff = [f"{k}: {saved.get(k)!r} in the checkpoint, {now[k]!r} now" for k in _RESUME_FIELDS
+            if saved.get(k) != now[k]]
+    if diff:
+        raise ValueError(f"{path}: cannot resume a different run ({'; '.join(diff)})")
+
+
+def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
+    """Train ``config.method`` on ``config.dataset``'s training split; see the module docstring."""
+    recipe = config.recipe()
+    if config.threads is not None:
+        if config.threads < 1:
+            raise ValueError(f"parameter 'threads' must be >= 1, got {config.threads!r}")
+        torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    last, best = out / "last.pth", out / "best.pth"
+    data = TrainingData(config.dataset, config.data_root, config.val_fraction, config.limit, config.seed)
+    augment = Augment(crop=recipe.crop, base=recipe.base)
+
+    _seed_everything(config.seed)
+    trainer = Trainer(config.method, recipe, config.dataset, config.device, config.amp, config.channels_last,
+                      config.method_params)
+    order = torch.Generator().manual_seed(config.seed)
+    start_epoch, best_iou, best_epoch, history = 0, -1.0, 0, []
+    if config.resume and last.is_file():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        _check_resume(state, config, last)
+        trainer.net.load_state_dict(state["state_dict"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.scaler.load_state_dict(state["scaler"])
+        order.set_state(state["order"])
+        _set_rng_state(state["rng"])
+        start_epoch, best_iou, best_epoch, history = (state["epoch"], state["best_iou"], state["best_epoch"],
+                                                      state["history"])
+        log(f"resuming {last} after epoch {start_epoch}")
+    elif config.resume:
+        log(f"no {last} to resume; starting a new run")
+    (out / "config.json").write_text(json.dumps({**config.identity(), **asdict(recipe), "epochs": recipe.epochs,
+                                                 "dataset": config.dataset, "device": trainer.device.type,
+                                                 "amp": trainer.amp, "n_train": len(data.train_ids),
+                                                 "n_val": len(data.val_ids)}, indent=1, default=str))
+    for epoch in range(start_epoch, recipe.epochs):
+        lr = trainer.set_epoch_lr(epoch)
+        warm = epoch < recipe.warmup
+        perm = torch.randperm(len(data.train_ids), generator=order).tolist()
+        ids = [data.train_ids[i] for i in perm]
+        n_batches = max(1, len(ids) // recipe.batch)  # drop the last incomplete batch (BatchNorm)
+        started, losses, seen = time.perf_counter(), [], 0
+        bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="batch",
+                   disable=not config.progress, leave=False)
+        for b in bar:
+            chunk = ids[b * recipe.batch:(b + 1) * recipe.batch]
+            images, masks = data.batch(chunk, augment, config.seed, epoch, b * recipe.batch)
+            losses.append(trainer.step(images, masks, warm))
+            seen += len(chunk)
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", img_s=f"{seen / (time.perf_counter() - started):.2f}")
+        bar.close()
+        train_seconds = time.perf_counter() - started
+        val_iou = trainer.validate(data)
+        entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_iou": val_iou, "lr": lr, "warm": warm,
+                 "images_per_s": seen / train_seconds, "seconds": time.perf_counter() - started}
+        history.append(entry)
+        if val_iou > best_iou:
+            best_iou, best_epoch = val_iou, epoch + 1
+            _atomic_save({"state_dict": trainer.weights(), "method": config.method, "epoch": epoch + 1,
+                          "val_iou": val_iou, "loss": recipe.loss, "dataset": config.dataset,
+                          "method_params": config.method_params}, best)
+        _atomic_save({"state_dict": trainer.weights(), "optimizer": trainer.optimizer.state_dict(),
+                      "scaler": trainer.scaler.state_dict(), "epoch": epoch + 1, "best_iou": best_iou,
+                      "best_epoch": best_epoch, "history": history, "order": order.get_state(),
+                      "rng": _rng_state(), "identity": config.identity()}, last)
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+        log(f"epoch {epoch + 1}/{recipe.epochs}: loss {entry['loss']:.4f}, val IoU {val_iou:.4f}, "
+            f"{entry['images_per_s']:.2f} img/s, {entry['seconds']:.1f} s{' (warm-up)' if warm else ''}")
+    return TrainResult(out, best, last, best_epoch, best_iou, history)

@@ -1,0 +1,164 @@
+"""Training: data split and augmentation, recipes, a loss that falls, bit-for-bit resume, engine loading."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.cli import main as cli_main
+from benchmark.datasets import get_dataset
+from benchmark.training.data import Augment, TrainingData, split_train_val
+from benchmark.training.loop import TrainConfig, Trainer, learning_rate, train
+from benchmark.training.recipes import get_recipe
+from benchmark.training.tables import CELLS, render_table, score_checkpoint
+from methods.deep.checkpoint import load_checkpoint
+from methods.deep.mshnet import MSHNetNet
+
+TINY = dict(dataset="synth", crop=32, base=32, batch=2, limit=6, warmup=1, threads=1, progress=False, device="cpu")
+
+
+def test_split_is_deterministic_disjoint_and_complete() -> None:
+    ids = [f"s{i}" for i in range(20)]
+    train_ids, val_ids = split_train_val(ids, 0.25, seed=3)
+    assert (train_ids, val_ids) == split_train_val(ids, 0.25, seed=3)
+    assert len(val_ids) == 5 and not set(train_ids) & set(val_ids) and sorted(train_ids + val_ids) == sorted(ids)
+    assert split_train_val(ids, 0.25, seed=4)[1] != val_ids
+    with pytest.raises(ValueError, match="val_fraction"):
+        split_train_val(ids, 1.0, 0)
+
+
+def test_training_data_never_uses_test_ids() -> None:
+    data = TrainingData("synth", limit=10)
+    assert all(i.startswith("train_") for i in data.train_ids + data.val_ids)
+    assert len(data.val_ids) == 1 and len(data.train_ids) == 9
+
+
+def test_augment_shapes_binary_masks_and_determinism() -> None:
+    image, mask = get_dataset("synth", split="train").load("train_0000")
+    aug = Augment(crop=96, base=128)
+    a = aug(image, mask, np.random.default_rng(7))
+    b = aug(image, mask, np.random.default_rng(7))
+    assert a[0].shape == a[1].shape == (96, 96) and a[0].dtype == np.float32
+    assert set(np.unique(a[1])) <= {0.0, 1.0}
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    with pytest.raises(ValueError, match="crop"):
+        Augment(crop=4)
+
+
+def test_recipes_and_schedule() -> None:
+    r = get_recipe("mshnet")
+    assert (r.optimizer, r.lr, r.batch, r.crop, r.warmup, r.loss) == ("adagrad", 0.05, 4, 256, 5, "sls")
+    dna = get_recipe("dnanet", epochs=10)
+    assert learning_rate(dna, 0) == pytest.approx(0.05) and learning_rate(dna, 10) == pytest.approx(1e-5)
+    assert learning_rate(r, 7) == 0.05
+    with pytest.raises(ValueError, match="mdvsfa"):
+        get_recipe("mdvsfa")
+    with pytest.raises(ValueError, match="loss"):
+        get_recipe("mshnet", loss="focal")
+
+
+def _target_batch(crop: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """Two crops of synth training images centred on a target."""
+    data = get_dataset("synth", split="train")
+    images, masks = [], []
+    for i in range(2):
+        img, msk = data.load(f"train_{i:04d}")
+        ys, xs = np.nonzero(msk)
+        y = int(np.clip(ys.mean() - crop // 2, 0, img.shape[0] - crop))
+        x = int(np.clip(xs.mean() - crop // 2, 0, img.shape[1] - crop))
+        images.append(img[y:y + crop, x:x + crop])
+        masks.append(msk[y:y + crop, x:x + crop].astype(np.float32))
+    return np.stack(images), np.stack(masks)
+
+
+def test_a_few_steps_reduce_the_sls_loss() -> None:
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    trainer = Trainer("mshnet", get_recipe("mshnet", loss="sls"), "synth", device="cpu")
+    images, masks = _target_batch()
+    losses = [trainer.step(images, masks, warm=False) for _ in range(8)]
+    assert all(np.isfinite(losses))
+    assert np.mean(losses[-2:]) < losses[0] - 0.05
+
+
+def test_dropped_scales_stay_out_of_the_fused_head() -> None:
+    torch.manual_seed(0)
+    trainer = Trainer("mshnet", get_recipe("mshnet", scales=1), "synth", device="cpu")
+    images, masks = _target_batch(32)
+    for _ in range(2):
+        trainer.step(images, masks, warm=False)
+    assert trainer.net.final.weight[:, 1:].abs().sum().item() == 0.0
+    assert trainer.net.final.weight[:, 0].abs().sum().item() > 0.0
+
+
+def test_resume_is_bit_for_bit(tmp_path: Path) -> None:
+    straight = train(TrainConfig("mshnet", out=tmp_path / "a", epochs=2, **TINY), log=lambda m: None)
+    train(TrainConfig("mshnet", out=tmp_path / "b", epochs=1, **TINY), log=lambda m: None)
+    resumed = train(TrainConfig("mshnet", out=tmp_path / "b", epochs=2, resume=True, **TINY), log=lambda m: None)
+    a = torch.load(straight.last, weights_only=False)
+    b = torch.load(resumed.last, weights_only=False)
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
+    assert all(torch.equal(sa[k]["sum"], sb[k]["sum"]) for k in sa)
+    assert [h["loss"] for h in straight.history] == [h["loss"] for h in resumed.history]
+    assert straight.history[0]["warm"] and not straight.history[1]["warm"]
+    with pytest.raises(ValueError, match="cannot resume a different run.*loss"):
+        train(TrainConfig("mshnet", out=tmp_path / "b", epochs=3, resume=True, loss="dice", **TINY))
+
+
+def test_cli_train_writes_a_checkpoint_the_engine_loads(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    code = cli_main(["train", "--method", "mshnet", "--dataset", "synth", "--epochs", "1", "--batch", "2",
+                     "--crop", "32", "--base", "32", "--limit", "4", "--warmup", "0", "--threads", "1",
+                     "--device", "cpu", "--out", str(out)])
+    assert code == 0 and f"mshnet={out / 'best.pth'}" in capsys.readouterr().out
+    assert load_checkpoint(MSHNetNet(3), out / "best.pth", strict=True).missing == []
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) == 1 and history[0]["images_per_s"] > 0
+    metrics = score_checkpoint("mshnet", out / "best.pth", "synth", limit=2, device="cpu")
+    assert metrics["n_images"] == 2 and 0.0 <= metrics["iou"] <= 1.0
+
+
+def test_render_table_layout() -> None:
+    results = {(c.row, c.method): {"iou": 1.0, "pd": 2.0, "fa": 3.0} for c in CELLS[3]}
+    text = render_table(3, results, "synth", "irbench")
+    assert "| Loss | DNANet IoU | Pd | Fa | ISNet IoU | Pd | Fa | MSHNet IoU | Pd | Fa |" in text
+    assert "| L_SLS | 1.00 (67.09) | 2.00 (92.15) | 3.00 (35.15) |" in text
+    six = render_table(6, {}, "synth", "irbench")
+    assert "| 4 | p1, p2, p3, p4, p | – (67.16) | – (93.88) | – (15.03) |" in six
+
+
+def test_reproduce_miniature_table(tmp_path: Path) -> None:
+    code = cli_main(["reproduce", "--table", "5", "--epochs", "1", "--limit", "4", "--crop", "32", "--base", "32",
+                     "--batch", "2", "--warmup", "0", "--test-limit", "1", "--threads", "1", "--device", "cpu",
+                     "--out", str(tmp_path)])
+    assert code == 0
+    record = json.loads((tmp_path / "table5_synth" / "table5.json").read_text())
+    assert [c["loss"] for c in record["cells"]] == ["sls-l2", "sls-l1", "sls"]
+    assert all(Path(c["weights"]).is_file() and c["paper"]["iou"] > 60 for c in record["cells"])
+    table = (tmp_path / "table5_synth" / "table5.md").read_text()
+    assert "| L_S + L_L1 |" in table and "(64.75)" in table
+
+
+@pytest.mark.slow
+def test_irbench_run_scores_a_trained_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    train(TrainConfig("mshnet", out=out, epochs=1, **TINY), log=lambda m: None)
+    code = cli_main(["run", "--methods", "mshnet", "--weights", f"mshnet={out / 'best.pth'}", "--dataset", "synth",
+                     "--out", str(tmp_path / "results"), "--name", "t", "--jobs", "1"])
+    assert code == 0
+    run = json.loads((tmp_path / "results" / "t" / "run.json").read_text())
+    assert run["cells"]["mshnet"]["synth"]["status"] == "ok"
+
+
+def test_training_data_on_real_nudt_sirst(shared_data: Path) -> None:
+    data = TrainingData("nudt-sirst", str(shared_data), val_fraction=0.25, limit=8)
+    test_ids = set(get_dataset("nudt-sirst", str(shared_data), "test").ids)
+    assert not (set(data.train_ids) | set(data.val_ids)) & test_ids and len(data.val_ids) == 2
+    images, masks = data.batch(data.train_ids[:2], Augment(crop=128, base=256), seed=0, epoch=0, start=0)
+    assert images.shape == masks.shape == (2, 128, 128) and images.max() > 0
