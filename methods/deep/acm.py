@@ -144,10 +144,13 @@ class ACM(DeepDetector):
 
     Notes
     -----
-    The official SIRST test resizes images and masks to 512x512 (``input_size=512``). With the released
-    weights and that protocol, IoU over ``idx_427/test`` (without the unusable ``Misc_111``) is 0.692, and
-    0.746 without ``Misc_29``; the file name records 0.7442 (official loop: rolling test subsets, best
-    epoch kept; see :class:`methods.deep.alcnet.ALCNet`).
+    Official SIRST protocol (open-acm ``train_dentist.py``): as for :class:`methods.deep.alcnet.ALCNet`
+    (``test`` split, image and mask resized to 512, ``logits > 0``, dataset-level IoU). With the released
+    weights this port gives 0.6931 on all 86 images (0.7469 without ``Misc_29``). The file name records
+    0.7442 at epoch 288 of a loop whose validation loader (shuffled id list, ``last_batch='rollover'``,
+    test batch 8) scores 80 or 88 images per epoch; epoch 288 is an 80-image epoch (the first 80 of the
+    shuffled list). 80-image windows span 0.6603-0.7748 and reach 0.7442 only without ``Misc_29`` (with it:
+    at most 0.7153); 88-image windows reach at most 0.7053. See ``benchmarks/reproduce_official_sirst.py``.
     """
 
     preset = "imagenet_rgb"
