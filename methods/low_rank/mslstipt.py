@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from methods.low_rank.patches import PatchGrid
-from methods.low_rank.solvers import check_finite, fft3, ifft3, soft, tensor_svt
+from methods.low_rank.solvers import check_finite, slice_svd, soft, spatial, spectral_svt, spectrum
 from methods.registry import register
 from methods.validation import as_float_image, check_positive, check_positive_int
 
@@ -17,14 +17,15 @@ def learn_dictionary(x: np.ndarray, tol: float = 1e-8, max_iter: int = 800) -> t
     """Stage 1: TRPCA-TNN (``lam = 1/sqrt(n1 n2)`` for one frame, ``mu`` 1e-4 x 1.2 up to 1e10), then
     truncation of the low-rank part (``prox_low_rank``, ratio test 50 / 20x-mean).
 
-    Returns the dictionary's half spectrum (half, n1, r) and the number of TRPCA iterations.
+    ``x`` is slice-first (n3, n1, n2) (see :mod:`methods.low_rank.solvers`). Returns the dictionary's half
+    spectrum (half, n1, r) and the number of TRPCA iterations.
     """
-    n1, n2, n3 = x.shape
+    n3, n1, n2 = x.shape
     lam = 1 / np.sqrt(n1 * n2)
     low, sparse, y = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x)
     mu, k = 1e-4, 0
     for k in range(1, max_iter + 1):
-        low_new, _ = tensor_svt(x - sparse - y / mu, 1 / mu)
+        low_new = spatial(spectral_svt(spectrum(x - sparse - y / mu), 1 / mu)[0], n3)
         sparse_new = soft(x - low_new - y / mu, lam / mu)
         gap = low_new + sparse_new - x
         change = max(np.abs(low_new - low).max(), np.abs(sparse_new - sparse).max(), np.abs(gap).max())
@@ -34,7 +35,7 @@ def learn_dictionary(x: np.ndarray, tol: float = 1e-8, max_iter: int = 800) -> t
             break
         y += mu * gap
         mu = min(1.2 * mu, 1e10)
-    u, s, _ = np.linalg.svd(fft3(low), full_matrices=False)  # (half, n1, q), (half, q)
+    u, s, _ = slice_svd(spectrum(low))  # (half, n1, q), (half, q)
     rank = 1
     for sv in s:
         r = int(np.count_nonzero(sv > max(n1, n2) * np.finfo(float).eps * sv[0])) if sv[0] > 0 else 0
@@ -121,29 +122,29 @@ def mslstipt(image: np.ndarray, *, patch: int = 100, c: float = 1e-4, p: float =
     h, w = img.shape
     padded = np.pad(img / 255, ((0, -h % patch), (0, -w % patch)), mode="edge")
     grid = PatchGrid.build(padded.shape, patch, patch, border=False)
-    x = np.ascontiguousarray(grid.tensor(padded).transpose(0, 2, 1))  # (patch, n_p, patch)
+    x = np.ascontiguousarray(grid.tensor(padded).transpose(1, 0, 2))  # slice-first: (cols, rows, tiles)
     if not x.any():
         return np.zeros(img.shape, np.float32), {"iterations": 0, "dictionary_iterations": 0, "residual": 0.0,
                                                  "rank": 0, "stop": "flat"}
-    n1, n2, n3 = x.shape
+    n3, n1, n2 = x.shape
     a_hat, dict_iter = learn_dictionary(x)
     r = a_hat.shape[2]
-    a_h = np.conj(a_hat.transpose(0, 2, 1))
+    a_h = np.ascontiguousarray(np.conj(a_hat.transpose(0, 2, 1)))
     inv = np.linalg.inv(a_h @ a_hat + np.eye(r))  # (half, r, r)
     lam = 1 / np.sqrt(n3 * max(n1, n2))
     c_w = c * np.sqrt(n1 * n2)
-    x_hat = fft3(x)
-    z = np.zeros((r, n2, n3))
+    z = np.zeros((n3, r, n2))
     j, e = np.zeros_like(z), np.zeros_like(x)
     y1, y2 = np.zeros_like(z), np.zeros_like(x)
     beta, residual, k, stop = 1e-4, np.inf, 0, "max_iter"
+    aj = np.zeros_like(x)  # A * J for J = 0
     for k in range(1, max_iter + 1):
-        u, s, vh = np.linalg.svd(fft3(j - y1 / beta), full_matrices=False)
-        z_new = ifft3((u * _weighted_schatten(s, c_w / beta, p)[:, None, :]) @ vh, n3)
-        aj = ifft3(a_hat @ fft3(j), n3)
+        u, s, vh = slice_svd(spectrum(j - y1 / beta))
+        z_new = spatial((u * _weighted_schatten(s, c_w / beta, p)[:, None, :]) @ vh, n3)
         e_new = soft(x - aj + y2 / beta, lam / beta)
-        j_new = ifft3(inv @ (fft3(z_new + y1 / beta) + a_h @ fft3(x - e_new + y2 / beta)), n3)
-        aj = ifft3(a_hat @ fft3(j_new), n3)
+        j_hat = inv @ (spectrum(z_new + y1 / beta) + a_h @ spectrum(x - e_new + y2 / beta))
+        j_new = spatial(j_hat, n3)
+        aj = spatial(a_hat @ spectrum(j_new), n3)
         gap1, gap2 = z_new - j_new, x - aj - e_new
         residual = float(max(np.abs(gap1).max(), np.abs(gap2).max(), np.abs(j_new - j).max(),
                              np.abs(z_new - z).max(), np.abs(e_new - e).max()))
@@ -155,6 +156,6 @@ def mslstipt(image: np.ndarray, *, patch: int = 100, c: float = 1e-4, p: float =
         y1 += beta * gap1
         y2 += beta * gap2
         beta = min(1.1 * beta, 1e8)
-    target = grid.reconstruct(e.transpose(0, 2, 1), "last")[:h, :w]
+    target = grid.reconstruct(e.transpose(1, 0, 2), "last")[:h, :w]
     return np.maximum(target, 0).astype(np.float32), {
         "iterations": k, "dictionary_iterations": dict_iter, "residual": residual, "rank": int(r), "stop": stop}
