@@ -156,6 +156,7 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
                     bar.update(len(dataset))
                     continue
                 provenance = detector_for(job).provenance()
+                store.sweep(name, key)  # temporary files of writers killed mid-write
                 records = _detect(job, backend, bar.update)
                 bad = [r for r in records if r.sample_error]
                 if bad and config.on_error == "fail":

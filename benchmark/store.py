@@ -5,6 +5,7 @@ weights' sha256) and the sha256 of the image's pixels, so a re-run, another prot
 runs a detector twice, and changed data or parameters never hit a stale entry. Entries are compressed
 ``.npz`` files written to a temporary file and renamed into place (atomic on POSIX), and they carry a sha256
 of the score map, so a truncated or corrupted entry is detected, deleted and recomputed, never read as data.
+A temporary file names its writer (host and pid); ``sweep`` deletes those whose writer died (``kill -9``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -43,6 +45,23 @@ class Entry:
     score: np.ndarray
     seconds: float
     meta: dict[str, Any]
+
+
+_TMP_PREFIX = ".tmp-"
+
+
+def _writer_tag() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class ScoreStore:
@@ -80,7 +99,7 @@ class ScoreStore:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, score=score,
                             header=np.frombuffer(json.dumps(header, default=_json_default).encode(), np.uint8))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX + _writer_tag(), suffix=".part")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(buffer.getvalue())
@@ -91,6 +110,16 @@ class ScoreStore:
             Path(tmp).unlink(missing_ok=True)
             raise
         return path
+
+    def sweep(self, method: str, key: str) -> int:
+        """Delete temporary files of ``method``/``key`` left by dead writers on this host; return how many."""
+        host, removed = socket.gethostname(), 0
+        for tmp in (self.root / method / key).glob(f"*/{_TMP_PREFIX}*.part"):
+            writer = tmp.name[len(_TMP_PREFIX):].rsplit("-", 2)
+            if len(writer) == 3 and writer[0] == host and writer[1].isdigit() and not _alive(int(writer[1])):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
 
 def _digest(score: np.ndarray) -> str:

@@ -42,6 +42,23 @@ def test_store_roundtrip_and_corruption_is_detected(tmp_path):
     assert store.get("m", "k", "ab" * 32) is None and not path.exists()
 
 
+def test_sweep_removes_only_temporary_files_of_dead_writers(tmp_path):
+    import socket
+
+    store = ScoreStore(tmp_path)
+    path = store.put("m", "k", "ab" * 32, Entry(np.zeros((2, 2), np.float32), 0.0, {}))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    orphan = path.parent / f".tmp-{host}-{dead.pid}-x1y2z3.part"
+    live = path.parent / f".tmp-{host}-{os.getpid()}-a1b2c3.part"
+    other_host = path.parent / f".tmp-{host}x-{dead.pid}-q1w2e3.part"
+    for tmp in (orphan, live, other_host):
+        tmp.write_bytes(b"partial")
+    assert store.sweep("m", "k") == 1
+    assert not orphan.exists() and live.exists() and other_host.exists() and path.exists()
+
+
 def synth_config(tmp_path, **kw):
     base = dict(methods=["tophat"], datasets=["synth"], jobs=1, out=tmp_path, name="r")
     base.update(kw)
