@@ -26,7 +26,7 @@ from benchmark.evaluation import evaluate
 from benchmark.metrics import get_protocol
 from benchmark.policies import parse_policy
 from benchmark.store import ScoreStore
-from methods.registry import MissingWeightsError, create, get_spec
+from methods.registry import MissingWeightsError, NotConfigurableError, create, get_spec
 
 
 class RunError(RuntimeError):
@@ -151,8 +151,9 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
                 job = DetectJob(name, json.dumps(params[name], sort_keys=True), dataset, str(store.root.resolve()))
                 try:
                     key = job_key(job)
-                except MissingWeightsError as exc:
-                    record["cells"][name][dataset.name] = {"status": "no weights", "hint": str(exc)}
+                except (MissingWeightsError, NotConfigurableError) as exc:
+                    status = "no weights" if isinstance(exc, MissingWeightsError) else "not run"
+                    record["cells"][name][dataset.name] = {"status": status, "hint": str(exc)}
                     bar.update(len(dataset))
                     continue
                 provenance = detector_for(job).provenance()

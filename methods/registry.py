@@ -37,6 +37,7 @@ __all__ = [
     "resolve_methods",
     "UnknownMethodError",
     "MissingWeightsError",
+    "NotConfigurableError",
     "KINDS",
     "FAMILIES",
 ]
@@ -65,6 +66,11 @@ class UnknownMethodError(KeyError):
 
 class MissingWeightsError(RuntimeError):
     """A deep detector has no weights for the requested dataset; the message carries the hint."""
+
+
+class NotConfigurableError(ValueError):
+    """A detector cannot run on the requested dataset as parameterised (e.g. no normalisation constants
+    for it); the message says what to pass instead."""
 
 
 class Detector:

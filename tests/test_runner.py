@@ -115,6 +115,25 @@ def make_sirst_with_mismatch(root: Path) -> None:
     (folder / "idx_427" / "test.txt").write_text("Misc_0\nMisc_1\nMisc_2\n")
 
 
+def test_deep_cells_without_weights_or_constants_do_not_stop_the_run(tmp_path, monkeypatch):
+    import torch
+
+    from methods.registry import create
+
+    monkeypatch.setenv("IRBENCH_WEIGHTS", str(tmp_path / "no-weights-here"))
+    weights = tmp_path / "acm.pth"
+    torch.save(create("acm-basicirstd").build().state_dict(), weights)
+    cfg = synth_config(tmp_path, methods=["tophat", "acm-basicirstd", "alcnet-basicirstd"],
+                       params={"acm-basicirstd": {"weights": str(weights)}})
+    record = json.loads((run(cfg, log=lambda m: None) / "run.json").read_text())["cells"]
+    assert record["tophat"]["synth"]["status"] == "ok"
+    assert record["alcnet-basicirstd"]["synth"]["status"] == "no weights"
+    assert record["acm-basicirstd"]["synth"]["status"] == "not run"
+    assert "dataset_stats" in record["acm-basicirstd"]["synth"]["hint"]
+    table = (tmp_path / "r" / "table1.md").read_text()
+    assert "not run" in table and "no weights" in table
+
+
 def test_bad_images_are_skipped_and_listed_or_fail_the_run(tmp_path):
     make_sirst_with_mismatch(tmp_path / "data")
     cfg = synth_config(tmp_path, datasets=["sirst"], data_root=str(tmp_path / "data"))

@@ -137,10 +137,10 @@ class DeepDetector(Detector):
         ------
         MissingWeightsError
             When no file exists; the message names the paths tried and the ``--weights`` option.
+        NotConfigurableError
+            ``basicirstd_gray`` preset on a dataset without BasicIRSTD constants and no ``dataset_stats``.
         """
         self.dataset = dataset
-        if self.preset == "basicirstd_gray":
-            basicirstd_stats(dataset, self.params.get("dataset_stats"))  # fail early on unknown stats
         explicit = self.params.get("weights")
         if explicit:
             path = Path(explicit).expanduser()
@@ -159,6 +159,8 @@ class DeepDetector(Detector):
                     f"(root from $IRBENCH_WEIGHTS)."
                 )
             path = found[0]
+        if self.preset == "basicirstd_gray":
+            basicirstd_stats(dataset, self.params.get("dataset_stats"))  # fail early on unknown stats
         if path != self.weights_path or self._net is None:
             self.weights_path = path
             self._net = None  # (re)built lazily with these weights

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from methods.registry import NotConfigurableError
+
 __all__ = ["PRESETS", "BASICIRSTD_STATS", "basicirstd_stats", "preprocess", "in_channels"]
 
 PRESETS = ("imagenet_rgb", "basicirstd_gray", "mdvsfa")
@@ -50,7 +52,7 @@ def basicirstd_stats(dataset: str | None, override: object = None) -> tuple[floa
             raise ValueError(f"parameter 'dataset_stats' needs std > 0, got {override!r}")
         return mean, std
     if dataset not in BASICIRSTD_STATS:
-        raise ValueError(
+        raise NotConfigurableError(
             f"basicirstd_gray preset: no BasicIRSTD mean/std for dataset {dataset!r} "
             f"(known: {', '.join(BASICIRSTD_STATS)}); pass dataset_stats=[mean, std]"
         )
