@@ -61,7 +61,7 @@ def _notes(run: dict[str, Any]) -> list[str]:
                      "from the `mshnet` protocol with unstated thresholds for traditional methods.")
     for m in run["methods"]:
         for dataset, cell in run["cells"][m["name"]].items():
-            if cell.get("status") in ("no weights", "not run"):
+            if cell.get("status") != "ok":  # "no weights" / "not run": the runner's hint says why
                 notes.append(f"{m['display']} on {display_name(dataset)}: {cell['status']}. {cell['hint']}")
     if run["failures"]:
         counts: dict[str, int] = {}
@@ -99,7 +99,7 @@ def _metric_rows(run: dict[str, Any], cells_of: Any, ref: dict[str, Any] | None,
         for j, v in enumerate(row):
             dataset, key = datasets[j // len(METRICS)], METRICS[j % len(METRICS)][0]
             cell = cells_of(m["name"], dataset)
-            text = cell["status"] if cell and cell.get("status") in ("no weights", "not run") else fmt(v)
+            text = cell["status"] if cell and cell.get("status") != "ok" else fmt(v)
             interval = (cell or {}).get("metrics", {}).get("ci", {}).get(key) if v is not None else None
             if interval:
                 text += f" [{fmt(interval[0] * METRICS[j % len(METRICS)][2])}, " \
