@@ -85,11 +85,12 @@ def test_polar_location_is_zero_at_the_target() -> None:
     assert polar_location_loss(c, c).item() == pytest.approx(0.0, abs=1e-7)
 
 
-def test_official_warmup_is_plain_iou() -> None:
+@pytest.mark.parametrize("name", ["sls", "sls-official", "sls-s", "sls-l1", "sls-l2"])
+def test_sls_variants_are_plain_iou_in_the_warm_up(name: str) -> None:
     gt, pred = _mask(8, 8, 0, 2, 0, 5), _mask(8, 8, 0, 2, 0, 3)
-    official = get_loss("sls-official")
-    assert official(pred, gt, True).item() == pytest.approx(0.4, abs=1e-6)
-    assert official(pred, gt, False).item() != pytest.approx(0.4, abs=1e-3)
+    loss = get_loss(name)
+    assert loss(pred, gt, True).item() == pytest.approx(0.4, abs=1e-6)
+    assert loss(pred, gt, False).item() != pytest.approx(0.4, abs=1e-3)
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))

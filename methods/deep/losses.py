@@ -19,7 +19,13 @@ Two centroid conventions, selected by the loss name:
 * ``sls-official`` (the official code's behaviour, deep-models.md §1.2): coordinates are
   normalised to [0, 1) by the width and height and the "centroid" is the mean over all H*W pixels of
   ``coordinate * p`` (not divided by the mass), so it shrinks towards the origin with the target's size;
-  ``w`` and the IoU use no smoothing (1e-12 guards 0/0), and during the warm-up epochs only ``1 - IoU`` is used.
+  ``w`` and the IoU use no smoothing (1e-12 guards 0/0).
+
+Every SLS variant is the plain soft IoU inside the warm-up epochs (``warm=True``), as the official loss is:
+the location term's gradient is ~1/|A_p| per pixel against ~|A_gt|/|A_p|^2 for the IoU's, so from a diffuse
+initial prediction it moves the centroid instead of shrinking the prediction, and training from scratch
+with SLS alone stalls (MSHNet on ``synth``, crop 128: validation IoU 0.009 after 675 SLS steps, against
+0.31 after 100 IoU + 200 SLS steps).
 
 Ablation variants (paper Tables 4-5): ``sls-s`` (``L_S`` alone), ``sls-l1`` / ``sls-l2`` (``L_S`` plus the
 L1 / L2 distance between the centroids, coordinates normalised by the image size so the term is O(1)).
@@ -170,19 +176,22 @@ def sls_loss(prob: torch.Tensor, target: torch.Tensor, *, weight: bool = True, l
     return (loss + loc).mean()
 
 
-def _official_sls(prob: torch.Tensor, target: torch.Tensor, warm: bool) -> torch.Tensor:
-    if warm:
-        return sls_loss(prob, target, weight=False, location=None, convention="official")
-    return sls_loss(prob, target, convention="official")
+def _sls_variant(location: str | None = "polar", convention: str = "paper") -> LossFn:
+    """An SLS-family loss that is the plain soft IoU (same convention) inside the warm-up epochs."""
+    def loss(prob: torch.Tensor, target: torch.Tensor, warm: bool) -> torch.Tensor:
+        if warm:
+            return sls_loss(prob, target, weight=False, location=None, convention=convention)
+        return sls_loss(prob, target, location=location, convention=convention)
+    return loss
 
 
 LOSSES: dict[str, tuple[LossFn, str]] = {
-    "sls": (lambda p, t, warm: sls_loss(p, t), "SLS loss as the paper defines it (Eq. 1-5)"),
-    "sls-official": (_official_sls, "SLS as the official code computes it: normalised-coordinate "
-                                    "centroids over all pixels, plain IoU during the warm-up"),
-    "sls-s": (lambda p, t, warm: sls_loss(p, t, location=None), "scale sensitive loss L_S only (Table 4)"),
-    "sls-l1": (lambda p, t, warm: sls_loss(p, t, location="l1"), "L_S + L1 centroid distance (Table 5)"),
-    "sls-l2": (lambda p, t, warm: sls_loss(p, t, location="l2"), "L_S + L2 centroid distance (Table 5)"),
+    "sls": (_sls_variant(), "SLS loss as the paper defines it (Eq. 1-5)"),
+    "sls-official": (_sls_variant(convention="official"), "SLS as the official code computes it: "
+                                                          "normalised-coordinate centroids over all pixels"),
+    "sls-s": (_sls_variant(None), "scale sensitive loss L_S only (Table 4)"),
+    "sls-l1": (_sls_variant("l1"), "L_S + L1 centroid distance (Table 5)"),
+    "sls-l2": (_sls_variant("l2"), "L_S + L2 centroid distance (Table 5)"),
     "iou": (lambda p, t, warm: soft_iou_loss(p, t), "per-image soft IoU loss (L_S without w)"),
     "iou-batch": (lambda p, t, warm: batch_soft_iou_loss(p, t), "batch-global SoftIoU, smooth 1 (DNANet)"),
     "dice": (lambda p, t, warm: dice_loss(p, t), "per-image soft Dice loss"),
