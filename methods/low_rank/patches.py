@@ -62,7 +62,8 @@ class PatchGrid:
 
     def tensor(self, image: np.ndarray) -> np.ndarray:
         """Patch tensor (P, P, n_p): frontal slice ``k = c * n_rows + r`` is the patch at (rows[r], cols[c])."""
-        win = sliding_window_view(image, (self.patch, self.patch))[self.rows][:, self.cols]  # (nr, nc, P, P)
+        # one gather of the (nr, nc) windows: indexing rows then cols would first copy every column offset
+        win = sliding_window_view(image, (self.patch, self.patch))[self.rows[:, None], self.cols[None, :]]
         return np.ascontiguousarray(win.transpose(2, 3, 1, 0).reshape(self.patch, self.patch, self.count))
 
     def matrix(self, image: np.ndarray) -> np.ndarray:
