@@ -60,6 +60,7 @@ class SVDState:
     method: str = "auto"
     confirm: int = 1  # randomized route: extra rounds allowed to confirm the count (see top_svd)
     rank: int = 0
+    settled: bool = False  # the previous call found the same rank as the one before it
     basis: np.ndarray | None = None  # right singular vectors of the previous call
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
 
@@ -161,15 +162,17 @@ def top_svd(x: np.ndarray, threshold: float, state: SVDState | None = None, *, m
     ``s - threshold``, is small (tests: a drifting APG-like sequence within 1e-2 of the full SVD with the
     default ``confirm=1``, exact ranks with ``confirm=8``; IPI/NRAM/RIPT on real images against ``"full"``
     and ``"gram"``). ``auto`` takes the randomized route while the sketch stays below a quarter of
-    ``min(m, n)``, else the Gram route.
+    ``min(m, n)``, or below half of it once the rank has settled (the previous two calls found the same
+    count: then the warm start spans the wanted subspace and one round confirms it), else the Gram route.
     """
     state = state or SVDState()
     x = np.ascontiguousarray(x)  # strided views (tensor unfoldings) would miss the BLAS matmul paths
     small = min(x.shape)
     method = state.method
     k = max(int(1.25 * state.rank), min_rank) + oversample  # room for the rank to grow
-    if method == "auto":
-        method = "randomized" if 4 * k < small and small > 200 else "gram"
+    if method == "auto":  # a settled rank means the warm start already spans the wanted subspace
+        wide_ok = 4 * k < small or (state.settled and 2 * k < small)
+        method = "randomized" if wide_ok and small > 200 else "gram"
     if method == "randomized":
         start, previous, rounds = state.basis, state.rank if state.basis is not None else -1, 0
         while 2 * k < small:
@@ -191,7 +194,7 @@ def top_svd(x: np.ndarray, threshold: float, state: SVDState | None = None, *, m
     elif method != "randomized":
         raise ValueError(f"svd method must be one of {SVD_METHODS}, got {state.method!r}")
     keep = max(int(np.count_nonzero(s > threshold)), min(min_rank, s.size))
-    state.rank = keep
+    state.settled, state.rank = keep == state.rank, keep
     state.basis = vt[:keep].T.copy()
     return u[:, :keep], s[:keep], vt[:keep]
 
