@@ -9,7 +9,8 @@ returns exactly those, choosing the cheapest exact-enough route:
   vectors (consecutive solver iterates change little), Rayleigh-Ritz through a small float64 Gram, the
   sketch grown until computed values fall below the threshold and the count confirmed (see
   :func:`top_svd`: an approximation near the threshold in dense spectra);
-* ``"auto"``: randomized when the expected rank is small against ``min(m, n)``, else gram.
+* ``"auto"``: randomized when the expected rank is small against ``min(m, n)`` or has settled (the last two
+  calls agreed), else gram.
 
 Tensor SVT (t-SVD) works on the ``n3 // 2 + 1`` Fourier slices of real input only, with batched slice SVDs.
 """
