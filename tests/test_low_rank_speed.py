@@ -59,9 +59,10 @@ def test_warm_started_randomized_svt_follows_a_drifting_matrix(confirm, max_erro
 
 
 def test_tracking_route_follows_a_slowly_drifting_apg_like_sequence(monkeypatch):
-    """IPI's use: many calls, the threshold falling 10 % a call and the matrix drifting a little. Tracking
-    takes one subspace step per warm call (no power iteration) from the whole previous sketch, tail
-    included, and the wide sketch before the rank settles; each call stays close to the full SVD."""
+    """IPI's use (tracking, no confirmation round, 40 tail columns): many calls, the threshold falling a
+    little each call and the matrix drifting. Tracking takes one subspace step per warm call (no power
+    iteration) from the whole previous sketch, tail included, and the wide sketch before the rank settles;
+    each call stays close to the full SVD."""
     from methods.low_rank import solvers
     steps, exact = [], solvers._randomized
     monkeypatch.setattr(solvers, "_randomized", lambda x, k, start, power, rng: steps.append(power) or
@@ -69,17 +70,18 @@ def test_tracking_route_follows_a_slowly_drifting_apg_like_sequence(monkeypatch)
     rng = np.random.default_rng(11)
     x, s = decaying(600, 500, decay=40)
     drift = rng.standard_normal(x.shape).astype(np.float32)
-    state = SVDState(method="auto", tracking=True)
+    state = SVDState(method="auto", tracking=True, confirm=0)
     for step in range(30):
         xk = x + 2e-3 * step * drift
         tau = float(0.3 * s[0] * 0.93**step)
-        got, rank = svt(xk, tau, state)
+        u, sv, vt = top_svd(xk, tau, state, oversample=40)
+        got, rank = (u * (sv - tau)) @ vt, sv.size
         ref = svt_reference(xk, tau)
         true_rank = np.linalg.matrix_rank(ref, tol=1e-6 * tau)
         assert true_rank - 1 <= rank <= true_rank, (step, rank, true_rank)  # measured: exact
-        assert np.linalg.norm(got - ref) <= 1e-2 * np.linalg.norm(ref), step
+        assert np.linalg.norm(got - ref) <= 2e-3 * np.linalg.norm(ref), step  # measured 4e-4 (no tail: 6e-3)
         assert state.basis.shape[1] >= rank  # the tail below the threshold is kept as the next warm start
-    assert rank > 120 and 4 * (int(1.25 * rank) + 10) > 500  # past the quarter-width gate of plain auto
+    assert rank > 120 and 4 * (int(1.25 * rank) + 40) > 500  # past the quarter-width gate of plain auto
     assert steps[0] > 0 and set(steps[1:]) == {0}  # one power-iterated cold call, then single steps
 
 

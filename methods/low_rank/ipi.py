@@ -23,7 +23,7 @@ from methods.validation import as_float_image, check_positive, check_positive_in
               "svd": "auto"},
     policy="adaptive",
     display="IPI",
-    version="3",  # auto SVT route: tracking (one warm subspace step per APG iteration)
+    version="4",  # auto SVT route: tracking (one warm subspace step per APG iteration)
 )
 def ipi(image: np.ndarray, *, patch: int = 50, step: int = 10, lam: float | None = None, tol: float = 1e-6,
         max_iter: int = 1000, rule: str = "median", svd: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:
@@ -51,11 +51,12 @@ def ipi(image: np.ndarray, *, patch: int = 50, step: int = 10, lam: float | None
     svd : {"auto", "full", "gram", "randomized"}
         Route of the singular-value thresholding (see :mod:`methods.low_rank.solvers`): "full" and "gram"
         are exact; "auto" tracks the singular subspace (one warm-started subspace step per APG iteration,
-        Gram only when a sketch would exceed half of ``min(m, n)``) and may miss values just above the
-        threshold while the rank climbs. On IRSTD-1k against "gram" (one BLAS thread): XDU935, XDU863 and
-        XDU999 stop at the same iteration (98, 110, 74) with score-map correlation > 0.99999; XDU189 stops
-        on the rank limit one iteration later (49 instead of 48; correlation 0.9998, the same binarisation),
-        in 9.8 s instead of 88 s (tests/test_low_rank_speed.py).
+        the sketch 40 columns wider than the expected rank, Gram only when a sketch would exceed half of
+        ``min(m, n)``) and may miss values just above the threshold while the rank climbs. On IRSTD-1k
+        against "gram" (one BLAS thread): XDU935, XDU863 and XDU999 stop at the same iteration (98, 110,
+        74) with score-map correlation > 0.999999; XDU189 stops on the rank limit one iteration later (49
+        instead of 48; correlation 0.99965, the same binarisation), in 6.8 s instead of 88 s
+        (tests/test_low_rank_speed.py).
 
     Returns
     -------

@@ -67,6 +67,7 @@ class SVDState:
     basis: np.ndarray | None = None  # right singular vectors of the previous call (tracking: whole sketch)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     tracking: bool = False  # long solvers with slowly drifting iterates: one subspace step per call
+    growth: int = 0  # the last call's count minus the one before
 
 
 def _full(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -170,14 +171,18 @@ def top_svd(x: np.ndarray, threshold: float, state: SVDState | None = None, *, m
     count: then the warm start spans the wanted subspace and one round confirms it), else the Gram route.
     With ``state.tracking`` the warm start is the previous call's whole sketch, tail below the threshold
     included (the values that enter as the threshold falls), a warm round takes no power iteration (one
-    step per solver iteration: the subspace iteration runs along with the solver), and the half-width
+    step per solver iteration: the subspace iteration runs along with the solver), the sketch is the
+    rank plus twice its last growth plus ``oversample`` (instead of 1.25 x the rank), and the half-width
     gate applies from the start.
     """
     state = state or SVDState()
     x = np.ascontiguousarray(x)  # strided views (tensor unfoldings) would miss the BLAS matmul paths
     small = min(x.shape)
     method = state.method
-    k = max(int(1.25 * state.rank), min_rank) + oversample  # room for the rank to grow
+    if state.tracking:  # room for twice the last growth (IPI's settled phase: a sketch 20 % narrower)
+        k = max(state.rank + 2 * max(state.growth, 0), min_rank) + oversample
+    else:
+        k = max(int(1.25 * state.rank), min_rank) + oversample  # room for the rank to grow
     if method == "auto":  # a settled rank means the warm start already spans the wanted subspace
         wide_ok = 4 * k < small or ((state.settled or state.tracking) and 2 * k < small)
         method = "randomized" if wide_ok and small > 200 else "gram"
@@ -203,7 +208,7 @@ def top_svd(x: np.ndarray, threshold: float, state: SVDState | None = None, *, m
     elif method != "randomized":
         raise ValueError(f"svd method must be one of {SVD_METHODS}, got {state.method!r}")
     keep = max(int(np.count_nonzero(s > threshold)), min(min_rank, s.size))
-    state.settled, state.rank = keep == state.rank, keep
+    state.settled, state.growth, state.rank = keep == state.rank, keep - state.rank, keep
     state.basis = (vt if state.tracking else vt[:keep]).T.copy()  # tracking: the tail enters next
     return u[:, :keep], s[:keep], vt[:keep]
 
