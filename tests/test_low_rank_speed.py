@@ -206,4 +206,4 @@ def test_ipi_fast_route_agrees_with_gram_route_at_512(index, shared_data):
     # the stops are discontinuous in the rank: a value missed near the threshold can fire the rank-limit
     # stop an iteration later (XDU189, index 0: 49 iterations against 48; XDU935, index 1: 98 and 98)
     assert meta_fast["stop"] == meta_exact["stop"]
-    assert abs(meta_fast["iterations"] - meta_exact["iterations"]) <= 0.15 * meta_exact["iterations"]
+    assert abs(meta_fast["iterations"] - meta_exact["iterations"]) <= max(3, 0.05 * meta_exact["iterations"])
