@@ -63,11 +63,15 @@ class SVDState:
     method: str = "auto"
     confirm: int = 1  # randomized route: extra rounds allowed to confirm the count (see top_svd)
     rank: int = 0
-    settled: bool = False  # the previous call found the same rank as the one before it
     basis: np.ndarray | None = None  # right singular vectors of the previous call (tracking: whole sketch)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     tracking: bool = False  # long solvers with slowly drifting iterates: one subspace step per call
     growth: int = 0  # the last call's count minus the one before
+
+    @property
+    def settled(self) -> bool:
+        """The previous call found the same rank as the one before it."""
+        return self.basis is not None and self.growth == 0
 
 
 def _full(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -208,7 +212,7 @@ def top_svd(x: np.ndarray, threshold: float, state: SVDState | None = None, *, m
     elif method != "randomized":
         raise ValueError(f"svd method must be one of {SVD_METHODS}, got {state.method!r}")
     keep = max(int(np.count_nonzero(s > threshold)), min(min_rank, s.size))
-    state.settled, state.growth, state.rank = keep == state.rank, keep - state.rank, keep
+    state.growth, state.rank = keep - state.rank, keep
     state.basis = (vt if state.tracking else vt[:keep]).T.copy()  # tracking: the tail enters next
     return u[:, :keep], s[:keep], vt[:keep]
 
