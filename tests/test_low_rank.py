@@ -7,7 +7,7 @@ from methods import create
 from methods.low_rank.patches import RULES, PatchGrid, positions
 from methods.low_rank.pstnn import preserved_rank
 from methods.low_rank.solvers import (DivergenceError, SVDState, check_finite, column_shrink, fft3, ifft3,
-                                      soft, svt, tensor_svt, top_svd)
+                                      soft, spectral_shrink, spectral_svt, svt, tensor_svt, top_svd)
 
 METHODS = ("ipi", "nram", "ript", "pstnn", "mslstipt")
 TARGETS = ((30, 40), (90, 100), (70, 20))
@@ -110,6 +110,27 @@ def test_tensor_svt_matches_slice_by_slice_full_spectrum():
     got, _ = tensor_svt(x, 1.5, keep=1)
     np.testing.assert_allclose(got, np.fft.ifft(expected, axis=2).real, atol=1e-10)
     np.testing.assert_allclose(ifft3(fft3(x), 7), x, atol=1e-12)
+
+
+def test_spectral_shrink_matches_the_svd_route_and_skips_only_zero_slices():
+    rng = np.random.default_rng(4)
+    for shape in ((7, 30, 9), (7, 9, 30)):  # tall and wide slices
+        f = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+        f[2] *= 1e-3  # a slice far below the threshold: skipped, and zero either way
+        u, s, vh = np.linalg.svd(f, full_matrices=False)
+
+        def halve_small(sv):
+            return np.where(sv > 4.0, sv, sv / 2)
+
+        got, rank = spectral_shrink(f, halve_small)
+        np.testing.assert_allclose(got, (u * halve_small(s)[:, None, :]) @ vh, atol=1e-10)
+        assert rank == 9
+        low, rank = spectral_svt(f, 1.0)  # skip_below = tau
+        expected = (u * np.maximum(s - 1.0, 0)[:, None, :]) @ vh
+        np.testing.assert_allclose(low, expected, atol=1e-10)
+        assert not low[2].any() and rank == int(np.count_nonzero(s > 1.0, axis=1).max())
+    with pytest.raises(TypeError, match="complex64"):
+        spectral_svt(f.astype(np.complex64), 1.0)
 
 
 def test_shrinkage_operators():

@@ -23,7 +23,7 @@ from methods.validation import as_float_image, check_positive, check_positive_in
               "svd": "auto"},
     policy="adaptive",
     display="IPI",
-    version="4",  # auto SVT route: tracking (one warm subspace step per APG iteration)
+    version="5",  # blocked QR and a single-precision Gram in the Rayleigh-Ritz step
 )
 def ipi(image: np.ndarray, *, patch: int = 50, step: int = 10, lam: float | None = None, tol: float = 1e-6,
         max_iter: int = 1000, rule: str = "median", svd: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from methods.low_rank.patches import PatchGrid
-from methods.low_rank.solvers import check_finite, slice_svd, soft, spatial, spectral_svt, spectrum
+from methods.low_rank.solvers import (check_finite, slice_svd, soft, spatial, spectral_shrink, spectral_svt,
+                                      spectrum)
 from methods.registry import register
 from methods.validation import as_float_image, check_positive, check_positive_int
 
@@ -87,7 +88,7 @@ def _weighted_schatten(s: np.ndarray, c: float, p: float) -> np.ndarray:
     defaults={"patch": 100, "c": 1e-4, "p": 0.8, "tol": 1e-4, "max_iter": 200},
     policy="adaptive",
     display="MSLSTIPT",
-    version="2",  # spectral SVT through the short side's singular vectors (same values to 1e-9)
+    version="3",  # spectral shrinkage through the eigh of the slice Gram, zero slices skipped
 )
 def mslstipt(image: np.ndarray, *, patch: int = 100, c: float = 1e-4, p: float = 0.8, tol: float = 1e-4,
              max_iter: int = 200) -> tuple[np.ndarray, dict[str, Any]]:
@@ -151,8 +152,8 @@ def mslstipt(image: np.ndarray, *, patch: int = 100, c: float = 1e-4, p: float =
     beta, residual, k, stop = 1e-4, np.inf, 0, "max_iter"
     aj = np.zeros_like(x)  # A * J for J = 0
     for k in range(1, max_iter + 1):
-        u, s, vh = slice_svd(spectrum(j - y1 / beta))
-        z_new = spatial((u * _weighted_schatten(s, c_w / beta, p)[:, None, :]) @ vh, n3)
+        z_hat = spectral_shrink(spectrum(j - y1 / beta), lambda s: _weighted_schatten(s, c_w / beta, p))[0]
+        z_new = spatial(z_hat, n3)
         e_new = soft(x - aj + y2 / beta, lam / beta)
         j_hat = inv @ (spectrum(z_new + y1 / beta) + a_h @ spectrum(x - e_new + y2 / beta))
         j_new = spatial(j_hat, n3)

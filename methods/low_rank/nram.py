@@ -35,7 +35,7 @@ def _gamma_shrink(s_r: np.ndarray, s_prev: np.ndarray, mu: float, gamma: float) 
               "rule": "last", "svd": "auto"},
     policy="adaptive",
     display="NRAM",
-    version="2",  # auto SVT route: wide warm-started sketches once the rank settles
+    version="3",  # blocked QR, single-precision Gram, random sketch columns drawn only where needed
 )
 def nram(image: np.ndarray, *, patch: int = 50, step: int = 10, gamma: float = 0.002, tol: float = 1e-7,
          max_iter: int = 1000, rho: float = 1.1, rule: str = "last",

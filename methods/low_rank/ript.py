@@ -35,7 +35,7 @@ def _fold(m: np.ndarray, mode: int, shape: tuple[int, ...]) -> np.ndarray:
               "max_iter": 500, "rule": "mean", "svd": "auto"},
     policy="adaptive",
     display="RIPT",
-    version="2",  # auto SVT route: wide warm-started sketches once the rank settles
+    version="3",  # blocked QR, single-precision Gram, random sketch columns drawn only where needed
 )
 def ript(image: np.ndarray, *, patch: int = 30, step: int = 10, lam_l: float = 0.7, h: float = 1.0,
          rho: float = 1.5, eps: float = 0.01, tol: float = 1e-7, max_iter: int = 500, rule: str = "mean",

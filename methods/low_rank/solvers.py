@@ -19,10 +19,12 @@ Tensor SVT (t-SVD) works on the ``n3 // 2 + 1`` Fourier slices of real input onl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.fft as sfft
+import scipy.linalg as sla
 
 SVD_METHODS = ("auto", "full", "gram", "randomized")
 
@@ -110,16 +112,18 @@ def _orth(y: np.ndarray) -> np.ndarray:
 
 def _rayleigh_ritz(x: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SVD of ``x`` restricted to the orthonormal columns of ``q`` (m, k): ``b = q^T x`` and the
-    eigen-decomposition of the small float64 Gram ``b b^T`` (k, k) instead of an SVD of the wide ``b``."""
+    eigen-decomposition of the small Gram ``b b^T`` (k, k) instead of an SVD of the wide ``b``. The Gram is
+    formed in ``x``'s precision and decomposed in float64: ``b`` is graded (row norms ~ the singular values,
+    the QR orders them), so the squared spectrum keeps its relative accuracy (measured on IPI's patch
+    images, random or warm start, values spanning 5000x: Ritz values within 2e-7 of ``b``'s SVD)."""
     b = q.T @ x
-    b64 = b.astype(np.float64)
-    w, z = np.linalg.eigh(b64 @ b64.T)
+    w, z = np.linalg.eigh((b @ b.T).astype(np.float64))
     order = np.ascontiguousarray(z[:, ::-1])
     s = np.sqrt(np.maximum(w[::-1], 0))
     good = s > s[0] * 1e-7 if s.size and s[0] > 0 else np.zeros(s.shape, bool)
     s, order = s[good], order[:, good]
-    vt = (order.T @ b64) / s[:, None]
-    return q @ order.astype(x.dtype), s.astype(x.dtype), vt.astype(x.dtype)
+    order, s = order.astype(x.dtype), s.astype(x.dtype)
+    return q @ order, s, (order.T @ b) / s[:, None]
 
 
 def _randomized(x: np.ndarray, k: int, start: np.ndarray | None, power: int,
@@ -127,14 +131,16 @@ def _randomized(x: np.ndarray, k: int, start: np.ndarray | None, power: int,
     """Rank-``k`` randomized SVD (range finder + ``power`` subspace iterations) of ``x``, the first columns
     of the sketch taken from ``start`` (previous right singular vectors) when given."""
     n = x.shape[1]
-    omega = rng.standard_normal((n, k)).astype(x.dtype)
-    if start is not None and start.shape[1]:
+    omega, j = np.empty((n, k), x.dtype), 0
+    if start is not None:
         j = min(start.shape[1], k)
         omega[:, :j] = start[:, :j]
+    omega[:, j:] = rng.standard_normal((n, k - j), dtype=x.dtype)  # random only where no start column
     y = x @ omega
     for _ in range(power):
         y = x @ _orth(x.T @ _orth(y))
-    q = np.linalg.qr(y / np.maximum(np.linalg.norm(y, axis=0), np.finfo(x.dtype).tiny))[0]
+    y /= np.maximum(np.linalg.norm(y, axis=0), np.finfo(x.dtype).tiny)
+    q = sla.qr(y, mode="economic", overwrite_a=True, check_finite=False)[0]  # blocked: 2.3x numpy's qr
     return _rayleigh_ritz(x, q)
 
 
@@ -252,22 +258,48 @@ def slice_svd(f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.linalg.svd(f, full_matrices=False)
 
 
-def spectral_svt(f: np.ndarray, tau: float, keep: int = 0) -> tuple[np.ndarray, int]:
-    """Per slice of a stack (k, m, n): soft-threshold the singular values by ``tau`` except the ``keep``
-    largest, which stay as they are. Returns the stack and the largest slice rank.
+def spectral_shrink(f: np.ndarray, shrink: Callable[[np.ndarray], np.ndarray],
+                    skip_below: float | None = None) -> tuple[np.ndarray, int]:
+    """Replace the singular values ``s`` of every slice of a stack (k, m, n) by ``shrink(s)`` (s: (k, short
+    side), ascending per row; values in [0, s]). Returns the stack and the largest slice rank.
 
-    Computed as ``f V diag(w) V^H`` with ``w = shrunk / s`` in [0, 1] (``U diag(w) U^H f`` for wide slices):
-    only the short side's singular vectors are needed, so tall slices take the R factor of a batched QR
-    and skip forming Q (MSLSTIPT's 100 x 36 complex slices: 16 ms instead of 24 ms per stack of 51)."""
+    Computed as ``f V diag(w) V^H`` with ``w = shrink(s) / s`` (``U diag(w) U^H f`` for wide slices): only
+    the short side's singular vectors are needed, taken from the eigen-decomposition of the small Gram
+    ``f^H f`` (float64 / complex128 only: the Gram squares the spectrum). On MSLSTIPT and PSTNN it agrees
+    with the SVD route to 1e-7 of the largest score and to within 3 iterations (most images: the same
+    ones). Slices whose Frobenius norm (a bound on the largest singular value) is at most ``skip_below``
+    are left zero without a decomposition: pass it only when ``shrink`` maps such values to 0."""
+    if f.dtype not in (np.float64, np.complex128):
+        raise TypeError(f"spectral_shrink needs float64 or complex128 slices, got {f.dtype}")
     wide = f.shape[2] > f.shape[1]
     g = np.conj(f.transpose(0, 2, 1)) if wide else f  # tall: (k, m, n), m >= n
-    short = np.linalg.qr(g, mode="r") if g.shape[1] >= 2 * g.shape[2] else g
-    _, s, vh = np.linalg.svd(short, full_matrices=False)
-    shrunk = np.maximum(s - tau, 0)
-    shrunk[:, :keep] = s[:, :keep]
-    weight = np.divide(shrunk, s, out=np.zeros_like(shrunk), where=s > 0)
-    low = g @ ((np.conj(vh.transpose(0, 2, 1)) * weight[:, None, :]) @ vh)
-    return (np.conj(low.transpose(0, 2, 1)) if wide else low), int(np.count_nonzero(shrunk, axis=1).max())
+    low = np.zeros_like(g)
+    live = np.arange(g.shape[0]) if skip_below is None else np.flatnonzero(
+        np.linalg.norm(g, axis=(1, 2)) > skip_below)
+    rank = 0
+    if live.size:
+        gl = g[live]
+        evals, v = np.linalg.eigh(np.conj(gl.transpose(0, 2, 1)) @ gl)  # ascending
+        s = np.sqrt(np.maximum(evals, 0))
+        shrunk = shrink(s)
+        weight = np.divide(shrunk, s, out=np.zeros_like(shrunk), where=s > 0)
+        low[live] = gl @ ((v * weight[:, None, :]) @ np.conj(v.transpose(0, 2, 1)))
+        rank = int(np.count_nonzero(shrunk, axis=1).max())
+    return (np.conj(low.transpose(0, 2, 1)) if wide else low), rank
+
+
+def spectral_svt(f: np.ndarray, tau: float, keep: int = 0) -> tuple[np.ndarray, int]:
+    """Per slice of a stack (k, m, n): soft-threshold the singular values by ``tau`` except the ``keep``
+    largest, which stay as they are (:func:`spectral_shrink`; with ``keep = 0`` the slices of Frobenius
+    norm at most ``tau`` are zero and skipped: a quarter of MSLSTIPT's dictionary slices). Returns the
+    stack and the largest slice rank."""
+    def shrink(s: np.ndarray) -> np.ndarray:
+        out = np.maximum(s - tau, 0)
+        if keep:
+            out[:, -keep:] = s[:, -keep:]  # ascending: the largest are last
+        return out
+
+    return spectral_shrink(f, shrink, None if keep else tau)
 
 
 def tensor_svt(x: np.ndarray, tau: float, keep: int = 0) -> tuple[np.ndarray, int]:
