@@ -73,6 +73,18 @@ def _chunks(items: list[str], n: int) -> list[list[str]]:
     return [items[i:i + n] for i in range(0, len(items), n)] if items else []
 
 
+def _guided_chunks(items: list[str], workers: int, cap: int = 16) -> list[list[str]]:
+    """Chunks that shrink toward the end (guided scheduling): each a quarter of the remaining items' share
+    per worker, at most ``cap`` and at least 1, so that the workers finish together instead of one of them
+    running a last full chunk alone (IRSTD-1k with 2 workers: 37 chunks from 16 images down to 1)."""
+    chunks, start = [], 0
+    while start < len(items):
+        size = max(1, min(cap, (len(items) - start) // (4 * workers)))
+        chunks.append(items[start:start + size])
+        start += size
+    return chunks
+
+
 def _detect(job: DetectJob, backend: Backend, progress: Callable[[int], None]) -> list[ImageRecord]:
     ids = job.dataset.ids
     det = detector_for(job)
@@ -83,9 +95,8 @@ def _detect(job: DetectJob, backend: Backend, progress: Callable[[int], None]) -
             records += score_batched(job, chunk, batch)
             progress(len(chunk))
         return records
-    size = max(1, min(16, len(ids) // (backend.n_workers * 4) or 1))
     by_id: dict[str, ImageRecord] = {}
-    for result in backend.map_unordered(score_images, job, _chunks(ids, size)):
+    for result in backend.map_unordered(score_images, job, _guided_chunks(ids, backend.n_workers)):
         by_id.update((r.id, r) for r in result)
         progress(len(result))
     return [by_id[i] for i in ids]

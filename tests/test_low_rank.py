@@ -52,6 +52,28 @@ def test_patch_layout_follows_the_reference_order():
     assert np.array_equal(grid.matrix(img)[:, k], patch.ravel(order="F"))
 
 
+@pytest.mark.parametrize("shape,patch,step,border", [((37, 45), 10, 5, False), ((40, 31), 6, 2, False),
+                                                      ((37, 45), 10, 4, True)])
+def test_median_and_mean_fold_equal_a_per_pixel_reference(monkeypatch, shape, patch, step, border):
+    grid = PatchGrid.build(shape, patch, step, border)
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal((patch * patch, grid.count)).astype(np.float32)
+    values[rng.random(values.shape) < 0.6] = 0  # ties, as in a sparse target image
+    tiles = [[[] for _ in range(shape[1])] for _ in range(shape[0])]  # pixel -> covering values, brute force
+    for k, (c, r) in enumerate(np.ndindex(len(grid.cols), len(grid.rows))):
+        patch_k = values[:, k].reshape(patch, patch, order="F")
+        for i, j in np.ndindex(patch, patch):
+            tiles[grid.rows[r] + i][grid.cols[c] + j].append(patch_k[i, j])
+    for rule, fn in (("median", np.median), ("mean", np.mean)):
+        expected = np.array([[fn(v) if v else 0 for v in row] for row in tiles], np.float32)
+        layered = grid.reconstruct(values, rule)
+        np.testing.assert_allclose(layered, expected, rtol=1e-6, atol=1e-7)
+        monkeypatch.setattr(PatchGrid, "_tiles_in_layers", lambda self: False)
+        assert np.array_equal(grid.reconstruct(values, rule), layered)  # the general gather: the same values
+        monkeypatch.undo()
+    assert grid._tiles_in_layers() == (not border)
+
+
 def test_reconstruction_rules_on_overlaps():
     grid = PatchGrid.build((4, 6), 4, 2, border=False)  # two patches overlapping on columns 2-3
     values = np.stack([np.full((4, 4), 1.0), np.full((4, 4), 5.0)], axis=2)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.runner import RunConfig, RunError, run
+from benchmark.runner import RunConfig, RunError, _guided_chunks, run
 from benchmark.store import Entry, ScoreStore
 from methods.registry import register
 
@@ -30,6 +30,15 @@ def fragile(image, *, mode="ok"):
     if mode == "shape":
         return image[:-1]
     return image.astype(np.float32)
+
+
+def test_guided_chunks_cover_the_ids_in_order_and_shrink_to_single_images():
+    ids = [f"img{i}" for i in range(201)]
+    chunks = _guided_chunks(ids, workers=2)
+    sizes = [len(c) for c in chunks]
+    assert [i for c in chunks for i in c] == ids
+    assert max(sizes) == 16 and sizes == sorted(sizes, reverse=True) and sizes[-8:] == [1] * 8
+    assert _guided_chunks([], 2) == [] and _guided_chunks(["a"], 8) == [["a"]]
 
 
 def test_store_roundtrip_and_corruption_is_detected(tmp_path):

@@ -112,22 +112,50 @@ class PatchGrid:
             out = vals[dy[:, None], dx[None, :], c_last[None, :], r_last[:, None]]
             covered = (r_last >= 0)[:, None] & (c_last >= 0)[None, :]
             return np.where(covered, out, 0).astype(values.dtype, copy=False)
+        count = rvalid.sum(axis=1)[:, None] * cvalid.sum(axis=1)[None, :]  # covering patches per pixel
+        fill = np.inf if rule == "median" else 0  # invalid slots: sort last / add nothing
+        stack = (self._layers(vals, fill) if self._tiles_in_layers() else
+                 self._gather(vals, ri, rvalid, ci, cvalid, fill))  # (H, W, K)
+        if rule == "mean":
+            return (stack.sum(axis=2, dtype=np.float64) / np.maximum(count, 1)).astype(values.dtype, copy=False)
+        ordered = np.sort(stack, axis=2)
+        lo = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[..., None], axis=2)[..., 0]
+        hi = np.take_along_axis(ordered, (count // 2).clip(max=ordered.shape[2] - 1)[..., None], axis=2)[..., 0]
+        return np.where(count > 0, (lo + hi) / 2, 0).astype(values.dtype, copy=False)
+
+    def _tiles_in_layers(self) -> bool:
+        """Whether the patches split into non-overlapping layers: a regular grid whose step divides the patch
+        side (IPI's 50 / 10), so that every ``patch // step``-th patch along an axis abuts the previous one."""
+        steps = [np.diff(pos) for pos in (self.rows, self.cols)]
+        return all(d.size and np.all(d == d[0]) and self.patch % int(d[0]) == 0 for d in steps)
+
+    def _layers(self, vals: np.ndarray, fill: float) -> np.ndarray:
+        """(H, W, K) stack of the non-overlapping layers of patches (``fill`` where a layer leaves a pixel
+        uncovered): K block copies instead of a gather of every (pixel, patch) pair (5x faster at 512^2)."""
+        p = self.patch
+        fy, fx = p // int(self.rows[1] - self.rows[0]), p // int(self.cols[1] - self.cols[0])
+        stack = np.full((*self.shape, fy * fx), fill, vals.dtype)
+        for k, (oy, ox) in enumerate(np.ndindex(fy, fx)):
+            rsel, csel = np.arange(oy, len(self.rows), fy), np.arange(ox, len(self.cols), fx)
+            if rsel.size == 0 or csel.size == 0:
+                continue
+            block = vals[:, :, csel[:, None], rsel[None, :]]  # (P, P, nc, nr): vals[i, j, c, r]
+            tile = block.transpose(3, 0, 2, 1).reshape(rsel.size * p, csel.size * p)
+            y0, x0 = self.rows[rsel[0]], self.cols[csel[0]]
+            stack[y0:y0 + tile.shape[0], x0:x0 + tile.shape[1], k] = tile
+        return stack
+
+    def _gather(self, vals: np.ndarray, ri: np.ndarray, rvalid: np.ndarray, ci: np.ndarray, cvalid: np.ndarray,
+                fill: float) -> np.ndarray:
+        """(H, W, Ky Kx) stack of every covering patch's value per pixel (``fill`` in unused slots)."""
+        p = self.patch
         dy = np.arange(self.shape[0])[:, None] - self.rows[ri]  # (H, Ky)
         dx = np.arange(self.shape[1])[:, None] - self.cols[ci]  # (W, Kx)
         gathered = vals[np.clip(dy, 0, p - 1)[:, None, :, None], np.clip(dx, 0, p - 1)[None, :, None, :],
                         ci[None, :, None, :], ri[:, None, :, None]]  # (H, W, Ky, Kx)
         valid = rvalid[:, None, :, None] & cvalid[None, :, None, :]
         h, w = self.shape
-        gathered = gathered.reshape(h, w, -1)
-        valid = np.broadcast_to(valid, gathered.shape[:2] + valid.shape[2:]).reshape(h, w, -1)
-        count = valid.sum(axis=2)
-        if rule == "mean":
-            total = np.where(valid, gathered, 0).sum(axis=2, dtype=np.float64)
-            return (total / np.maximum(count, 1)).astype(values.dtype, copy=False)
-        ordered = np.sort(np.where(valid, gathered, np.inf), axis=2)  # invalid entries sort last
-        lo = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[..., None], axis=2)[..., 0]
-        hi = np.take_along_axis(ordered, (count // 2).clip(max=ordered.shape[2] - 1)[..., None], axis=2)[..., 0]
-        return np.where(count > 0, (lo + hi) / 2, 0).astype(values.dtype, copy=False)
+        return np.where(valid, gathered, fill).reshape(h, w, -1)
 
 
 def tensor_to_matrix(tensor: np.ndarray) -> np.ndarray:
