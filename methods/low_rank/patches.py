@@ -131,7 +131,7 @@ class PatchGrid:
 
     def _layers(self, vals: np.ndarray, fill: float) -> np.ndarray:
         """(H, W, K) stack of the non-overlapping layers of patches (``fill`` where a layer leaves a pixel
-        uncovered): K block copies instead of a gather of every (pixel, patch) pair (5x faster at 512^2)."""
+        uncovered): K block copies instead of a gather of every (pixel, patch) pair (IPI 512: 3x faster)."""
         p = self.patch
         fy, fx = p // int(self.rows[1] - self.rows[0]), p // int(self.cols[1] - self.cols[0])
         stack = np.full((*self.shape, fy * fx), fill, vals.dtype)
