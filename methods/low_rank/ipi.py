@@ -54,8 +54,8 @@ def ipi(image: np.ndarray, *, patch: int = 50, step: int = 10, lam: float | None
         the sketch 40 columns wider than the expected rank, Gram only when a sketch would exceed half of
         ``min(m, n)``) and may miss values just above the threshold while the rank climbs. On IRSTD-1k
         against "gram" (one BLAS thread): XDU935, XDU863 and XDU999 stop at the same iteration (98, 110,
-        74) with score-map correlation 0.999999 or higher; XDU189 stops on the rank limit one iteration later (49
-        instead of 48; correlation 0.9998, the same binarisation), in 5.3-5.9 s instead of 88 s
+        74) with score-map correlation 0.999999 or higher; XDU189 stops on the rank limit one iteration
+        later (49 instead of 48; correlation 0.9998, the same binarisation), in 5.3-5.9 s instead of 88 s
         (tests/test_low_rank_speed.py).
 
     Returns

@@ -267,8 +267,9 @@ def spectral_shrink(f: np.ndarray, shrink: Callable[[np.ndarray], np.ndarray],
     the short side's singular vectors are needed, taken from the eigen-decomposition of the small Gram
     ``f^H f`` (float64 / complex128 only: the Gram squares the spectrum). Against the SVD route on five
     test images: PSTNN's scores are identical; MSLSTIPT's agree to 2e-7 of the largest score at the same
-    iteration counts on four, to 4e-5 with 3 iterations fewer on the fifth (XDU863). Slices whose Frobenius norm (a bound on the largest singular value) is at most ``skip_below``
-    are left zero without a decomposition: pass it only when ``shrink`` maps such values to 0."""
+    iteration counts on four, to 4e-5 with 3 iterations fewer on the fifth (XDU863). Slices whose
+    Frobenius norm (a bound on the largest singular value) is at most ``skip_below`` are left zero without
+    a decomposition: pass it only when ``shrink`` maps such values to 0."""
     if f.dtype not in (np.float64, np.complex128):
         raise TypeError(f"spectral_shrink needs float64 or complex128 slices, got {f.dtype}")
     wide = f.shape[2] > f.shape[1]
