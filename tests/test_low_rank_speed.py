@@ -91,7 +91,7 @@ def test_tracking_route_follows_a_slowly_drifting_apg_like_sequence(monkeypatch)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_randomized_route_grows_its_sketch_until_it_sees_the_threshold(seed):
     x, s = decaying(600, 500, decay=100, gap=(150, 0.9))
-    tau = float(s[150] + s[149]) / 2  # in the 11 % gap (a value just above tau in a dense spectrum may be missed)
+    tau = float(s[150] + s[149]) / 2  # in the 12 % gap (a value just above tau in a dense spectrum may be missed)
     state = SVDState(method="randomized", confirm=8, rng=np.random.default_rng(seed))  # cold: 10 columns
     u, got, vt = top_svd(x, tau, state)
     assert got.size == state.rank == 150
