@@ -68,10 +68,10 @@ def test_median_and_mean_fold_equal_a_per_pixel_reference(monkeypatch, shape, pa
         expected = np.array([[fn(v) if v else 0 for v in row] for row in tiles], np.float32)
         layered = grid.reconstruct(values, rule)
         np.testing.assert_allclose(layered, expected, rtol=1e-6, atol=1e-7)
-        monkeypatch.setattr(PatchGrid, "_tiles_in_layers", lambda self: False)
+        monkeypatch.setattr(PatchGrid, "_layer_factors", lambda self: None)
         assert np.array_equal(grid.reconstruct(values, rule), layered)  # the general gather: the same values
         monkeypatch.undo()
-    assert grid._tiles_in_layers() == (not border)
+    assert (grid._layer_factors() is not None) == (not border)
 
 
 def test_reconstruction_rules_on_overlaps():

@@ -35,7 +35,7 @@ def preserved_rank(d: np.ndarray) -> int:
               "rule": "last"},
     policy="adaptive",
     display="PSTNN",
-    version="3",  # spectral shrinkage through the eigh of the slice Gram, zero slices skipped
+    version="3",  # spectral shrinkage through the eigh of the slice Gram
 )
 def pstnn(image: np.ndarray, *, patch: int = 40, step: int = 40, lam_l: float = 0.7, mu0: float = 2e-3,
           rho: float = 1.05, tol: float = 1e-3, max_iter: int = 500,

@@ -14,7 +14,8 @@ returns exactly those, choosing the cheapest exact-enough route:
   IPI's APG) a warm call is one subspace step from the whole previous sketch, and the wide sketch is
   used before the rank settles too.
 
-Tensor SVT (t-SVD) works on the ``n3 // 2 + 1`` Fourier slices of real input only, with batched slice SVDs.
+Tensor SVT (t-SVD) works on the ``n3 // 2 + 1`` Fourier slices of real input only, with batched slice
+decompositions (the eigh of each slice's small Gram: :func:`spectral_shrink`).
 """
 
 from __future__ import annotations
