@@ -62,7 +62,7 @@ def test_warm_started_randomized_svt_follows_a_drifting_matrix(confirm, max_erro
 
 
 def test_tracking_route_follows_a_slowly_drifting_apg_like_sequence(monkeypatch):
-    """IPI's use (tracking, no confirmation round, 40 tail columns): many calls, the threshold falling a
+    """IPI's use (tracking, no confirmation round, 30 tail columns): many calls, the threshold falling a
     little each call and the matrix drifting. Tracking takes one subspace step per warm call (no power
     iteration) from the whole previous sketch, tail included, and the wide sketch before the rank settles;
     each call stays close to the full SVD."""
@@ -77,14 +77,15 @@ def test_tracking_route_follows_a_slowly_drifting_apg_like_sequence(monkeypatch)
     for step in range(30):
         xk = x + 2e-3 * step * drift
         tau = float(0.3 * s[0] * 0.93**step)
-        u, sv, vt = top_svd(xk, tau, state, oversample=40)
+        u, sv, vt = top_svd(xk, tau, state, oversample=30)
         got, rank = (u * (sv - tau)) @ vt, sv.size
         ref = svt_reference(xk, tau)
         true_rank = np.linalg.matrix_rank(ref, tol=1e-6 * tau)
         assert true_rank - 1 <= rank <= true_rank, (step, rank, true_rank)  # measured: exact
-        assert np.linalg.norm(got - ref) <= 2e-3 * np.linalg.norm(ref), step  # measured 4e-4 (no tail: 6e-3)
+        # measured: the cold call (power iterations from a random 30-column sketch) 6e-3, warm calls <= 7e-5
+        assert np.linalg.norm(got - ref) <= (1e-2 if step == 0 else 5e-4) * np.linalg.norm(ref), step
         assert state.basis.shape[1] >= rank  # the tail below the threshold is kept as the next warm start
-    assert rank > 120 and 4 * (int(1.25 * rank) + 40) > 500  # past the quarter-width gate of plain auto
+    assert rank > 120 and 4 * (int(1.25 * rank) + 30) > 500  # past the quarter-width gate of plain auto
     assert steps[0] > 0 and set(steps[1:]) == {0}  # one power-iterated cold call, then single steps
 
 
@@ -208,6 +209,6 @@ def test_ipi_fast_route_agrees_with_gram_route_at_512(index, shared_data):
     corr, iou = agreement(fast, exact)
     assert corr > 0.999 and iou > 0.99, (corr, iou)
     # the stops are discontinuous in the rank: a value missed near the threshold can fire the rank-limit
-    # stop an iteration later (XDU189, index 0: 49 iterations against 48; XDU935, index 1: 98 and 98)
+    # stop an iteration later (XDU189, index 0: 49 iterations against 48; XDU935, index 1: 97 against 98)
     assert meta_fast["stop"] == meta_exact["stop"]
     assert abs(meta_fast["iterations"] - meta_exact["iterations"]) <= max(3, 0.05 * meta_exact["iterations"])

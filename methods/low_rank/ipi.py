@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.linalg import blas
 
 from methods.low_rank.patches import PatchGrid, check_rule, mat2gray
-from methods.low_rank.solvers import SVDState, check_finite, leading_singular_values, top_svd
+from methods.low_rank.solvers import SVDState, check_finite, leading_singular_values, soft, top_svd
 from methods.registry import register
 from methods.validation import as_float_image, check_positive, check_positive_int
 
@@ -23,7 +24,7 @@ from methods.validation import as_float_image, check_positive, check_positive_in
               "svd": "auto"},
     policy="adaptive",
     display="IPI",
-    version="5",  # blocked QR and a single-precision Gram in the Rayleigh-Ritz step
+    version="6",  # doubled-scale APG buffers (rounding), a 30-column tail half of which may be above
 )
 def ipi(image: np.ndarray, *, patch: int = 50, step: int = 10, lam: float | None = None, tol: float = 1e-6,
         max_iter: int = 1000, rule: str = "median", svd: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:
@@ -51,11 +52,12 @@ def ipi(image: np.ndarray, *, patch: int = 50, step: int = 10, lam: float | None
     svd : {"auto", "full", "gram", "randomized"}
         Route of the singular-value thresholding (see :mod:`methods.low_rank.solvers`): "full" and "gram"
         are exact; "auto" tracks the singular subspace (one warm-started subspace step per APG iteration,
-        the sketch 40 columns wider than the expected rank, Gram only when a sketch would exceed half of
-        ``min(m, n)``) and may miss values just above the threshold while the rank climbs. On IRSTD-1k
-        against "gram" (one BLAS thread): XDU935, XDU863 and XDU999 stop at the same iteration (98, 110,
-        74) with score-map correlation 0.999999 or higher; XDU189 stops on the rank limit one iteration
-        later (49 instead of 48; correlation 0.9998, the same binarisation), in 5.3-5.9 s instead of 88 s
+        the sketch 30 columns wider than the expected rank, Gram only when a sketch would exceed half of
+        ``min(m, n)``) and may miss values just above the threshold while the rank climbs. On seven
+        IRSTD-1k images against "gram" (one BLAS thread): the same stop rule, at the same iteration or
+        within 3 (XDU189 49 / 48, XDU441 46 / 45, XDU394 56 / 55 on the rank limit; XDU935 97 / 98, XDU999
+        74 / 74, XDU863 111 / 110, XDU698 91 / 94 on rank and card stability), score-map correlation
+        0.9989-0.999998 and the same binarisation; XDU189 in about 4.5 s instead of 88 s
         (tests/test_low_rank_speed.py).
 
     Returns
@@ -86,40 +88,40 @@ def ipi(image: np.ndarray, *, patch: int = 50, step: int = 10, lam: float | None
         mu = float(sig[0])
     mu_bar = min(mu_bar, mu) if mu_bar > 0 else mu * 1e-3  # rank < 4: a floor 1000x below the start
     state = SVDState(method=svd, tracking=True, confirm=0)  # one subspace step per APG iteration
-    a, e = np.zeros_like(d), np.zeros_like(d)
-    w, w_prev, z, ge = np.zeros_like(d), np.zeros_like(d), np.empty_like(d), np.empty_like(d)
+    # With the Lipschitz constant tau = 2 the APG steps only need W = A - E (exact rewriting): Z = Y_A - Y_E
+    # = W + c (W - W_prev), and, doubled, 2 G_A = D + Z and 2 G_E = D - Z, so that 2 A = SVT(D + Z, mu) and
+    # 2 E = soft(D - Z, lam mu); the residual numerator is sqrt(2) ||Z - W_new||_F. Four buffers, updated in
+    # place with BLAS axpy (one memory pass each) and the GEMM of A accumulated onto -2 E (beta = 1/2).
+    w, z, x, nxt = (np.zeros_like(d) for _ in range(4))  # W, W_prev (then Z), 2 G_A (then 2 G_E), W_new
     t, t_prev = 1.0, 1.0
-    rank, rank_prev, card_prev, same_rank, stop, residual = 0, -1, -1, 0, "max_iter", np.inf
+    rank, rank_prev, card, card_prev, same_rank, stop, residual = 0, -1, -1, -1, 0, "max_iter", np.inf
     max_rank = 0.3 * min(d.shape)
     k = 0
     for k in range(1, max_iter + 1):
-        # With the Lipschitz constant tau = 2 the APG steps only need W = A - E (exact rewriting):
-        # Y_A - Y_E = W + c (W - W_prev) =: Z, G_A = (D + Z) / 2, G_E = D - G_A, thresholds mu / 2 and
-        # lam mu / 2, and the residual numerator is sqrt(2) ||Z - W_new||_F. Buffers are reused in place.
-        np.subtract(w, w_prev, out=z)
-        z *= (t_prev - 1) / t
-        z += w
-        np.add(d, z, out=ge)
-        ge *= 0.5  # G_A
-        u, s, vt = top_svd(ge, mu / 2, state, oversample=40)  # the tracked tail: values about to enter
+        c = (t_prev - 1) / t
+        z *= -c
+        blas.saxpy(w.ravel(), z.ravel(), a=1 + c)  # Z = (1 + c) W - c W_prev, in W_prev's buffer
+        np.add(d, z, out=x)  # 2 G_A
+        u, s, vt = top_svd(x, mu, state, oversample=30)  # the tracked tail: values about to enter
         rank = s.size
-        if rank:
-            np.matmul(u * (s - mu / 2), vt, out=a)
-        else:
-            a.fill(0)
-        np.subtract(d, ge, out=ge)  # G_E
-        np.clip(ge, -lam * mu / 2, lam * mu / 2, out=e)
-        np.subtract(ge, e, out=e)  # soft(G_E, lam mu / 2)
-        w, w_prev = w_prev, w
-        np.subtract(a, e, out=w)
-        np.subtract(z, w, out=z)
-        sums = np.array([np.vdot(z, z), np.sum((s.astype(np.float64) - mu / 2) ** 2), np.vdot(e, e)])
-        check_finite("ipi", k, sums)
-        t_prev, t = t, (1 + np.sqrt(1 + 4 * t * t)) / 2
-        mu = max(0.9 * mu, mu_bar)
-        residual = float(np.sqrt(2 * sums[0]) / (2 * max(1.0, np.sqrt(sums[1] + sums[2]))))
-        card = int(np.count_nonzero(e.view(np.uint32)))  # soft() gives +0.0 only: bits = value test, 10x faster
+        blas.saxpy(z.ravel(), x.ravel(), a=-2.0)  # 2 G_E = D - Z
+        np.clip(x, -lam * mu, lam * mu, out=nxt)
+        nxt -= x  # -2 E (soft() as x - clip(x), negated: +0.0 where E is 0)
         same_rank = same_rank + 1 if rank == rank_prev else 0
+        if same_rank >= 10:  # card(E) only matters to the stability rule below (this or the next iteration)
+            card = int(np.count_nonzero(nxt.view(np.uint32)))  # bits = value test (+0.0 only), 10x faster
+        sums = np.array([0.0, np.sum((s.astype(np.float64) - mu) ** 2) / 4, np.vdot(nxt, nxt) / 4])
+        if rank:  # W_new = A - E = U (s - mu) / 2 V^T + (-2 E) / 2: the GEMM writes into nxt (as F-order nxt^T)
+            blas.sgemm(1.0, vt.T, (u * ((s - mu) / 2)).T, beta=0.5, c=nxt.T, overwrite_c=True)
+        else:
+            nxt *= 0.5
+        blas.saxpy(nxt.ravel(), z.ravel(), a=-1.0)  # Z - W_new
+        sums[0] = np.vdot(z, z)
+        check_finite("ipi", k, sums)
+        z, w, nxt = w, nxt, z  # W_prev <- W, W <- W_new; the spent Z buffer takes the next W_new
+        t_prev, t = t, (1 + np.sqrt(1 + 4 * t * t)) / 2
+        thr, mu = lam * mu, max(0.9 * mu, mu_bar)
+        residual = float(np.sqrt(2 * sums[0]) / (2 * max(1.0, np.sqrt(sums[1] + sums[2]))))
         if residual <= tol:
             stop = "tol"
         elif same_rank > 10 and abs(card - card_prev) < 20:
@@ -130,6 +132,7 @@ def ipi(image: np.ndarray, *, patch: int = 50, step: int = 10, lam: float | None
             rank_prev, card_prev = rank, card
             continue
         break
+    e = soft(x, thr) * 0.5  # the last iteration's E (x still holds its 2 G_E)
     score = grid.reconstruct(e, rule)
     return np.maximum(score, 0).astype(np.float32), {"iterations": k, "residual": float(residual),
                                                      "rank": int(rank), "stop": stop}

@@ -111,28 +111,31 @@ def _orth(y: np.ndarray) -> np.ndarray:
     return (y @ (v[:, keep] / np.sqrt(np.maximum(w[keep], np.finfo(float).tiny))).astype(y.dtype))
 
 
-def _rayleigh_ritz(x: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _rayleigh_ritz(x: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """SVD of ``x`` restricted to the orthonormal columns of ``q`` (m, k): ``b = q^T x`` and the
     eigen-decomposition of the small Gram ``b b^T`` (k, k) instead of an SVD of the wide ``b``. The Gram is
     formed in ``x``'s precision and decomposed in float64: ``b`` is graded (row norms ~ the singular values,
     the QR orders them), so the squared spectrum keeps its relative accuracy (measured on IPI's patch
-    images, random or warm start, values spanning 5000x: Ritz values within 2e-7 of ``b``'s SVD)."""
+    images, random or warm start, values spanning 5000x: Ritz values within 2e-7 of ``b``'s SVD).
+
+    Returns ``q``, the rotation ``z`` (k, r), ``s`` (r,) and ``vt`` (r, n): ``u = q z``, left to the caller
+    to form for the columns it keeps."""
     b = q.T @ x
     w, z = np.linalg.eigh((b @ b.T).astype(np.float64))
-    order = np.ascontiguousarray(z[:, ::-1])
     s = np.sqrt(np.maximum(w[::-1], 0))
-    good = s > s[0] * 1e-7 if s.size and s[0] > 0 else np.zeros(s.shape, bool)
-    s, order = s[good], order[:, good]
-    order, s = order.astype(x.dtype), s.astype(x.dtype)
-    return q @ order, s, (order.T @ b) / s[:, None]
+    good = int(np.count_nonzero(s > s[0] * 1e-7)) if s.size and s[0] > 0 else 0  # s descends: a prefix
+    s, z = s[:good], z[:, ::-1][:, :good]
+    z, s = np.asfortranarray(z, dtype=x.dtype), s.astype(x.dtype)  # F order: z^T b without a transpose
+    return q, z, s, (z.T @ b) / s[:, None]
 
 
 def _randomized(x: np.ndarray, k: int, start: np.ndarray | None, power: int,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rank-``k`` randomized SVD (range finder + ``power`` subspace iterations) of ``x``, the first columns
-    of the sketch taken from ``start`` (previous right singular vectors) when given."""
+    of the sketch taken from ``start`` (previous right singular vectors) when given; returns
+    ``q, z, s, vt`` as :func:`_rayleigh_ritz` does."""
     n = x.shape[1]
-    omega, j = np.empty((n, k), x.dtype), 0
+    omega, j = np.empty((n, k), x.dtype, order="F"), 0  # F order: the start columns (vt^T) copy contiguously
     if start is not None:
         j = min(start.shape[1], k)
         omega[:, :j] = start[:, :j]
@@ -170,8 +173,9 @@ def top_svd(x: np.ndarray, threshold: float, state: SVDState | None = None, *, m
     -----
     The randomized route is a block subspace iteration warm-started from the previous call's right singular
     vectors. Its count ``r`` of values above ``threshold`` is accepted when at least ``oversample`` computed
-    values fall at or below the threshold (otherwise the sketch doubles; past ``min(m, n) / 2`` columns the
-    exact Gram route takes over) and ``r`` equals the previous call's count or that of a further round
+    values fall at or below the threshold (half as many in a warm tracking call, whose next sketch is widened
+    by the growth again; otherwise the sketch doubles; past ``min(m, n) / 2`` columns the exact Gram route
+    takes over) and ``r`` equals the previous call's count or that of a further round
     (subspace iteration continued on the same matrix; at most ``state.confirm`` further rounds, then the
     last count is taken). Ritz values are lower bounds of the singular values, so in a dense spectrum a
     value just above the threshold can be missed: an approximation, whose share of the SVT,
@@ -199,11 +203,12 @@ def top_svd(x: np.ndarray, threshold: float, state: SVDState | None = None, *, m
         method = "randomized" if wide_ok and small > 200 else "gram"
     if method == "randomized":
         start, previous, rounds = state.basis, state.rank if state.basis is not None else -1, 0
+        tail = oversample // 2 if state.tracking and start is not None else oversample  # values needed below
         while 2 * k < small:
             steps = power + 4 if start is None else 0 if state.tracking else power
-            u, s, vt = _randomized(x, k, start, steps, state.rng)
+            q, z, s, vt = _randomized(x, k, start, steps, state.rng)
             found = int(np.count_nonzero(s > threshold))
-            if found + oversample > s.size and s.size == k:  # no computed value below the threshold yet
+            if found + tail > s.size and s.size == k:  # too few computed values below the threshold
                 k, previous = 2 * k, -1
             elif found == previous or s.size < k or rounds >= state.confirm:
                 break
@@ -212,6 +217,7 @@ def top_svd(x: np.ndarray, threshold: float, state: SVDState | None = None, *, m
             start = vt.T  # go on iterating the block found so far
         else:
             method = "gram"
+    u = None  # the randomized route forms u = q z for the kept columns only
     if method == "gram":
         u, s, vt = _gram(x, threshold if min_rank == 0 else -1.0)
     elif method == "full":
@@ -220,8 +226,8 @@ def top_svd(x: np.ndarray, threshold: float, state: SVDState | None = None, *, m
         raise ValueError(f"svd method must be one of {SVD_METHODS}, got {state.method!r}")
     keep = max(int(np.count_nonzero(s > threshold)), min(min_rank, s.size))
     state.growth, state.rank = keep - state.rank, keep
-    state.basis = (vt if state.tracking else vt[:keep]).T.copy()  # tracking: the tail enters next
-    return u[:, :keep], s[:keep], vt[:keep]
+    state.basis = (vt if state.tracking else vt[:keep]).T  # tracking: the tail enters next
+    return (q @ z[:, :keep] if u is None else u[:, :keep]), s[:keep], vt[:keep]
 
 
 def leading_singular_values(x: np.ndarray, k: int, method: str = "auto") -> np.ndarray:
@@ -229,7 +235,7 @@ def leading_singular_values(x: np.ndarray, k: int, method: str = "auto") -> np.n
     if method == "full" or min(x.shape) <= 4 * (k + 10):
         s = np.linalg.svd(x, compute_uv=False)
     else:
-        s = _randomized(x, k + 10, None, 4, np.random.default_rng(0))[1]
+        s = _randomized(x, k + 10, None, 4, np.random.default_rng(0))[2]
     return np.pad(s[:k], (0, max(0, k - s.size)))
 
 
