@@ -24,7 +24,7 @@ from methods.validation import as_float_image, check_positive, check_positive_in
               "svd": "auto"},
     policy="adaptive",
     display="IPI",
-    version="6",  # doubled-scale APG buffers (rounding), a 30-column tail half of which may be above
+    version="6",  # the doubled-scale in-place APG (float32 rounding) and a 30-column tracked tail
 )
 def ipi(image: np.ndarray, *, patch: int = 50, step: int = 10, lam: float | None = None, tol: float = 1e-6,
         max_iter: int = 1000, rule: str = "median", svd: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:
