@@ -92,7 +92,8 @@ def ipi(image: np.ndarray, *, patch: int = 50, step: int = 10, lam: float | None
     # = W + c (W - W_prev), and, doubled, 2 G_A = D + Z and 2 G_E = D - Z, so that 2 A = SVT(D + Z, mu) and
     # 2 E = soft(D - Z, lam mu); the residual numerator is sqrt(2) ||Z - W_new||_F. Four buffers, updated in
     # place with BLAS axpy (one memory pass each) and the GEMM of A accumulated onto -2 E (beta = 1/2).
-    w, z, x, nxt = (np.zeros_like(d) for _ in range(4))  # W, W_prev (then Z), 2 G_A (then 2 G_E), W_new
+    w, z = np.zeros_like(d), np.zeros_like(d)  # W and W_prev (then Z, in place)
+    x, nxt = np.empty_like(d), np.empty_like(d)  # 2 G_A (then 2 G_E) and W_new: written before read
     t, t_prev = 1.0, 1.0
     rank, rank_prev, card, card_prev, same_rank, stop, residual = 0, -1, -1, -1, 0, "max_iter", np.inf
     max_rank = 0.3 * min(d.shape)
