@@ -89,6 +89,34 @@ def test_tracking_route_follows_a_slowly_drifting_apg_like_sequence(monkeypatch)
     assert steps[0] > 0 and set(steps[1:]) == {0}  # one power-iterated cold call, then single steps
 
 
+def test_warm_basis_is_orthonormal_and_spans_the_sketch():
+    """A tracking step's sketch: the image of the previous right singular vectors (the SVD of a drifted
+    matrix: nearly orthogonal columns) and 40 random columns (nearly dependent on the first). Cholesky QR of
+    the warm block plus Householder for the rest gives an orthonormal basis of the same span as Householder
+    QR of the whole; a warm block with dependent columns falls back to Householder QR of the whole."""
+    import scipy.linalg as sla
+
+    from methods.low_rank.solvers import _warm_basis
+    rng = np.random.default_rng(3)
+    x, _ = decaying(900, 700, decay=60)
+    previous = np.linalg.svd(x + 1e-3 * rng.standard_normal(x.shape, dtype=np.float32), full_matrices=False)[2]
+    omega = np.asfortranarray(np.hstack([previous[:200].T, rng.standard_normal((700, 40), dtype=np.float32)]))
+    y = x @ omega
+    y /= np.linalg.norm(y, axis=0)
+    q = _warm_basis(np.asfortranarray(y), 200)
+    householder = sla.qr(y, mode="economic")[0]
+    assert np.abs(q.T @ q - np.eye(240)).max() <= 2e-6  # measured 5e-7, as Householder's
+    assert np.linalg.norm(y - q @ (q.T @ y)) <= 1e-5 * np.linalg.norm(y)  # y lies in the span of q
+
+    def ritz(basis):
+        return np.linalg.svd(basis.T @ x.astype(np.float64), compute_uv=False)
+
+    np.testing.assert_allclose(ritz(q), ritz(householder), rtol=1e-5)
+    dependent = np.asfortranarray(np.hstack([y[:, :100], y[:, :1] + 1e-3 * y[:, 1:2], y[:, 100:]]))
+    np.testing.assert_array_equal(_warm_basis(dependent.copy(order="F"), 101),
+                                  sla.qr(dependent, mode="economic")[0])
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_randomized_route_grows_its_sketch_until_it_sees_the_threshold(seed):
     x, s = decaying(600, 500, decay=100, gap=(150, 0.9))

@@ -24,7 +24,7 @@ from methods.validation import as_float_image, check_positive, check_positive_in
               "svd": "auto"},
     policy="adaptive",
     display="IPI",
-    version="6",  # the doubled-scale in-place APG (float32 rounding) and a 30-column tracked tail
+    version="7",  # 6: doubled-scale in-place APG, 30-column tracked tail; 7: Cholesky QR of the warm block
 )
 def ipi(image: np.ndarray, *, patch: int = 50, step: int = 10, lam: float | None = None, tol: float = 1e-6,
         max_iter: int = 1000, rule: str = "median", svd: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:
@@ -55,9 +55,9 @@ def ipi(image: np.ndarray, *, patch: int = 50, step: int = 10, lam: float | None
         the sketch 30 columns wider than the expected rank, Gram only when a sketch would exceed half of
         ``min(m, n)``) and may miss values just above the threshold while the rank climbs. On seven
         IRSTD-1k images against "gram" (one BLAS thread): the same stop rule, at the same iteration or
-        within 3 (XDU189 49 / 48, XDU441 46 / 45, XDU394 56 / 55 on the rank limit; XDU935 97 / 98, XDU999
-        74 / 74, XDU863 111 / 110, XDU698 91 / 94 on rank and card stability), score-map correlation
-        0.9989-0.999998 and the same binarisation; XDU189 in about 4.5 s instead of 88 s
+        within 1 (XDU189 49 / 48, XDU441 46 / 45, XDU394 56 / 55 on the rank limit; XDU935 97 / 98, XDU999
+        74 / 74, XDU863 110 / 110, XDU698 94 / 94 on rank and card stability), score-map correlation
+        0.9989-0.999999 and the same binarisation; XDU189 in about 4.5 s instead of 88 s
         (tests/test_low_rank_speed.py).
 
     Returns

@@ -132,7 +132,8 @@ def _rayleigh_ritz(x: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def _randomized(x: np.ndarray, k: int, start: np.ndarray | None, power: int,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rank-``k`` randomized SVD (range finder + ``power`` subspace iterations) of ``x``, the first columns
-    of the sketch taken from ``start`` (previous right singular vectors) when given; returns the sketch's
+    of the sketch taken from ``start`` (previous right singular vectors) when given (with ``power = 0``, a
+    tracking step, the basis comes from :func:`_warm_basis`, else from Householder QR); returns the sketch's
     orthonormal basis ``q`` and :func:`_rayleigh_ritz`'s ``z, s, vt``."""
     n = x.shape[1]
     omega, j = np.empty((n, k), x.dtype, order="F"), 0  # F order: the start columns (vt^T) copy contiguously
@@ -140,12 +141,42 @@ def _randomized(x: np.ndarray, k: int, start: np.ndarray | None, power: int,
         j = min(start.shape[1], k)
         omega[:, :j] = start[:, :j]
     omega[:, j:] = rng.standard_normal((n, k - j), dtype=x.dtype)  # random only where no start column
+    if j and not power:  # a tracking step: y in F order, its warm block orthonormalised by Cholesky QR
+        y = (omega.T @ x.T).T
+        y /= np.maximum(np.linalg.norm(y, axis=0), np.finfo(x.dtype).tiny)
+        q = _warm_basis(y, j)
+        return (q, *_rayleigh_ritz(x, q))
     y = x @ omega
     for _ in range(power):
         y = x @ _orth(x.T @ _orth(y))
     y /= np.maximum(np.linalg.norm(y, axis=0), np.finfo(x.dtype).tiny)
     q = sla.qr(y, mode="economic", overwrite_a=True, check_finite=False)[0]  # blocked: 2.3x numpy's qr
     return (q, *_rayleigh_ritz(x, q))
+
+
+def _warm_basis(y: np.ndarray, warm: int) -> np.ndarray:
+    """Orthonormal basis of the normalised columns of an F-order ``y`` (m, k), in place, whose first ``warm``
+    columns are the image of orthonormal warm-start vectors (the previous call's right singular vectors).
+
+    Those are nearly orthogonal (condition ~1.3 on IPI's patch images, against ~2e4 for the whole sketch),
+    so Cholesky QR keeps Householder's orthogonality for them (both ~5e-7 in float32) in half its time; the
+    other columns are projected out twice and take a Householder QR. The whole sketch takes a Householder
+    QR when a pivot of the warm block's Cholesky factor falls below 1/2 (near-dependent columns)."""
+    y1 = y[:, :warm]
+    try:
+        low = np.linalg.cholesky((y1.T @ y1).astype(np.float64))
+    except np.linalg.LinAlgError:
+        low = None
+    if low is None or low.diagonal().min() < 0.5:
+        return sla.qr(y, mode="economic", overwrite_a=True, check_finite=False)[0]
+    trsm = sla.get_blas_funcs("trsm", (y,))
+    trsm(1.0, low.astype(y.dtype), y1, side=1, lower=1, trans_a=1, overwrite_b=1)  # y1 <- y1 L^-T
+    if warm < y.shape[1]:
+        rest = y[:, warm:]
+        for _ in range(2):  # classical Gram-Schmidt, twice: orthogonal to y1 to rounding
+            rest -= y1 @ (y1.T @ rest)
+        y[:, warm:] = sla.qr(rest, mode="economic", overwrite_a=True, check_finite=False)[0]
+    return y
 
 
 def top_svd(x: np.ndarray, threshold: float, state: SVDState | None = None, *, min_rank: int = 0,
