@@ -6,8 +6,8 @@ import pytest
 from methods import create
 from methods.low_rank.patches import RULES, PatchGrid, mat2gray, positions
 from methods.low_rank.pstnn import preserved_rank
-from methods.low_rank.solvers import (DivergenceError, SVDState, check_finite, column_shrink, fft3, ifft3,
-                                      soft, spectral_shrink, spectral_svt, svt, tensor_svt, top_svd)
+from methods.low_rank.solvers import (DivergenceError, SVDState, check_finite, column_shrink, fft3, frobenius,
+                                      ifft3, soft, spectral_shrink, spectral_svt, svt, tensor_svt, top_svd)
 
 METHODS = ("ipi", "nram", "ript", "pstnn", "mslstipt")
 TARGETS = ((30, 40), (90, 100), (70, 20))
@@ -153,6 +153,13 @@ def test_spectral_shrink_matches_the_svd_route_and_skips_only_zero_slices():
         assert not low[2].any() and rank == int(np.count_nonzero(s > 1.0, axis=1).max())
     with pytest.raises(TypeError, match="complex64"):
         spectral_svt(f.astype(np.complex64), 1.0)
+
+
+def test_frobenius_matches_numpy_on_real_complex_and_strided_stacks():
+    rng = np.random.default_rng(8)
+    f = rng.standard_normal((6, 11, 4)) + 1j * rng.standard_normal((6, 11, 4))
+    for stack in (f, f.real, np.conj(f.transpose(0, 2, 1)), f[:, ::2]):
+        np.testing.assert_allclose(frobenius(stack), np.linalg.norm(stack, axis=(1, 2)), rtol=1e-14)
 
 
 def test_shrinkage_operators():

@@ -296,6 +296,14 @@ def slice_svd(f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.linalg.svd(f, full_matrices=False)
 
 
+def frobenius(f: np.ndarray) -> np.ndarray:
+    """Frobenius norm of every matrix of a stack (k, m, n), real or complex: one pass over the real view
+    (``np.linalg.norm`` over two axes first forms ``conj(f) * f``: 10x slower on complex stacks)."""
+    flat = np.ascontiguousarray(f).reshape(f.shape[0], -1)
+    flat = flat.view(flat.real.dtype) if np.iscomplexobj(flat) else flat
+    return np.sqrt(np.einsum("ij,ij->i", flat, flat))
+
+
 def spectral_shrink(f: np.ndarray, shrink: Callable[[np.ndarray], np.ndarray],
                     skip_below: float | None = None) -> tuple[np.ndarray, int]:
     """Replace the singular values ``s`` of every slice of a stack (k, m, n) by ``shrink(s)`` (s: (k, short
@@ -312,18 +320,20 @@ def spectral_shrink(f: np.ndarray, shrink: Callable[[np.ndarray], np.ndarray],
         raise TypeError(f"spectral_shrink needs float64 or complex128 slices, got {f.dtype}")
     wide = f.shape[2] > f.shape[1]
     g = np.conj(f.transpose(0, 2, 1)) if wide else f  # tall: (k, m, n), m >= n
-    low = np.zeros_like(g)
-    live = np.arange(g.shape[0]) if skip_below is None else np.flatnonzero(
-        np.linalg.norm(g, axis=(1, 2)) > skip_below)
-    rank = 0
-    if live.size:
-        gl = g[live]
+    live = None if skip_below is None else np.flatnonzero(frobenius(g) > skip_below)
+    gl = g if live is None else g[live]
+    gl = np.ascontiguousarray(gl)  # contiguous slices: the batched matmul's BLAS path
+    low, rank = np.zeros_like(gl), 0
+    if gl.shape[0]:
         evals, v = np.linalg.eigh(np.conj(gl.transpose(0, 2, 1)) @ gl)  # ascending
         s = np.sqrt(np.maximum(evals, 0))
         shrunk = shrink(s)
         weight = np.divide(shrunk, s, out=np.zeros_like(shrunk), where=s > 0)
-        low[live] = gl @ ((v * weight[:, None, :]) @ np.conj(v.transpose(0, 2, 1)))
+        low = gl @ ((v * weight[:, None, :]) @ np.conj(v.transpose(0, 2, 1)))
         rank = int(np.count_nonzero(shrunk, axis=1).max())
+    if live is not None:  # skipped slices stay zero
+        low, part = np.zeros_like(g), low
+        low[live] = part
     return (np.conj(low.transpose(0, 2, 1)) if wide else low), rank
 
 
