@@ -1,14 +1,15 @@
 """Speed of the low-rank detectors (IPI, NRAM, RIPT, PSTNN, MSLSTIPT), and of the fast SVT path against
 the full SVD, measured in the same run.
 
-Usage: python benchmarks/bench_low_rank.py [--sizes 256 512] [--repeats 3] [--methods ipi,nram,...]
+Usage: python benchmarks/bench_low_rank.py [--sizes 256 512] [--repeats 3] [--images 1] [--methods ipi,...]
        [--data-root ../shared/data] [--full-methods]
 
-Single core: ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` are set to 1 before numpy loads. Inputs are a
-real test image of matching size (IRSTD-1k 512x512, NUDT-SIRST 256x256) when ``--data-root`` holds them,
-else a seeded synthetic scene (smooth clutter, noise, two targets). Per method: median seconds per image
-over ``--repeats`` runs (wall and CPU time: the CPU time is the one to compare on a shared machine), with
-the iteration count. SVT speed-up: one singular-value thresholding of IPI's patch image at thresholds
+Single core: ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` are set to 1 before numpy loads. Inputs are the
+first ``--images`` test images of matching size (IRSTD-1k 512x512, NUDT-SIRST 256x256) when ``--data-root``
+holds them, else a seeded synthetic scene (smooth clutter, noise, two targets). Per method: median seconds
+per image over ``--repeats`` runs (wall and CPU time: the CPU time is the one to compare on a shared
+machine), with the iteration count; with several images, the median over the images of those medians and
+their range. The SVT speed-up is measured on the first image. SVT speed-up: one singular-value thresholding of IPI's patch image at thresholds
 keeping 10, 100 and 300 values, fast route (``svd="auto"``, warm-started by a call at a 10 % higher
 threshold, as between APG iterations) against ``np.linalg.svd`` (checked to agree within 1e-3);
 ``--full-methods`` also runs IPI, NRAM and RIPT whole with ``svd="full"`` (slow at 512x512: minutes).
@@ -37,15 +38,23 @@ METHODS = ("ipi", "nram", "ript", "pstnn", "mslstipt")
 REAL = {512: ("IRSTD-1k/IRSTD1k_Img", "IRSTD-1k/test.txt"), 256: ("NUDT-SIRST/images", "NUDT-SIRST/50_50/test.txt")}
 
 
-def test_image(size: int, data_root: Path | None) -> tuple[np.ndarray, str]:
-    """A real test image of ``size`` x ``size`` when available, else a seeded synthetic scene."""
+def test_images(size: int, data_root: Path | None, count: int) -> list[tuple[np.ndarray, str]]:
+    """The first ``count`` real test images of ``size`` x ``size`` when available, else one seeded synthetic
+    scene."""
+    found = []
     if data_root is not None and size in REAL:
         folder, split = REAL[size]
-        names = (data_root / split).read_text().split()
-        if names:
-            img = cv2.imread(str(data_root / folder / f"{names[0]}.png"), cv2.IMREAD_GRAYSCALE)
+        for name in (data_root / split).read_text().split():
+            img = cv2.imread(str(data_root / folder / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
             if img is not None and img.shape == (size, size):
-                return img.astype(np.float32), f"{folder}/{names[0]}"
+                found.append((img.astype(np.float32), f"{folder}/{name}"))
+            if len(found) == count:
+                return found
+    return found or [synthetic_scene(size)]
+
+
+def synthetic_scene(size: int) -> tuple[np.ndarray, str]:
+    """Seeded synthetic scene: smooth clutter, noise and two targets."""
     rng = np.random.default_rng(size)
     y, x = np.mgrid[:size, :size] / size
     img = 90 + 40 * np.sin(3 * x + 2 * y) + 15 * np.cos(9 * y) + rng.normal(0, 3, (size, size))
@@ -91,6 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--images", type=int, default=1, help="test images per size (first of the split)")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--data-root", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--full-methods", action="store_true", help="also run IPI/NRAM/RIPT with svd='full'")
@@ -98,13 +108,17 @@ def main() -> None:
     root = args.data_root if args.data_root.is_dir() else None
     print("seconds per image: median of --repeats runs, wall and CPU (process) time, one BLAS thread")
     for size in args.sizes:
-        img, origin = test_image(size, root)
-        print(f"\n{size}x{size} ({origin})")
+        images = test_images(size, root, args.images)
+        img, origin = images[0]
+        print(f"\n{size}x{size} ({origin}" + (f" and the next {len(images) - 1})" if len(images) > 1 else ")"))
         for rank in (10, 100, 300):
             fast, full, found = svt_speedup(img, rank, args.repeats)
             print(f"  IPI patch-image SVT keeping {found:3d} values: fast {fast:.3f} s, full SVD {full:.3f} s, "
                   f"speed-up x{full / fast:.1f} (CPU)", flush=True)
         for name in args.methods.split(","):
+            if len(images) > 1:
+                print("  " + many_images_line(name, images, args.repeats), flush=True)
+                continue
             wall, cpu, meta = time_method(name, img, args.repeats)
             line = (f"  {name:9s} {wall:7.2f} s/image wall {cpu:7.2f} s CPU  iterations {meta.get('iterations')}"
                     f"  stop {meta.get('stop')}")
@@ -113,6 +127,19 @@ def main() -> None:
                 line += (f"  | svd=full {cpu_full:.2f} s CPU ({meta_full.get('iterations')} iterations), "
                          f"speed-up x{cpu_full / cpu:.1f}")
             print(line, flush=True)
+
+
+def many_images_line(name: str, images: list[tuple[np.ndarray, str]], repeats: int) -> str:
+    """Median over the images of each image's median CPU seconds, their range and the iteration range."""
+    cpu, iterations = [], []
+    for img, _ in images:
+        _, seconds, meta = time_method(name, img, repeats)
+        cpu.append(seconds)
+        iterations.append(meta.get("iterations"))
+    under = sum(c < 5 for c in cpu)
+    return (f"{name:9s} {statistics.median(cpu):7.2f} s/image CPU, median of {len(images)} images "
+            f"(range {min(cpu):.2f}-{max(cpu):.2f} s, {under} under 5 s; iterations {min(iterations)}-"
+            f"{max(iterations)})")
 
 if __name__ == "__main__":
     main()
