@@ -9,8 +9,8 @@ first ``--images`` test images of matching size (IRSTD-1k 512x512, NUDT-SIRST 25
 holds them, else a seeded synthetic scene (smooth clutter, noise, two targets). Per method: median seconds
 per image over ``--repeats`` runs (wall and CPU time: the CPU time is the one to compare on a shared
 machine), with the iteration count; with several images, the median over the images of those medians and
-their range. The SVT speed-up is measured on the first image. SVT speed-up: one singular-value thresholding of IPI's patch image at thresholds
-keeping 10, 100 and 300 values, fast route (``svd="auto"``, warm-started by a call at a 10 % higher
+their range. SVT speed-up (on the first image): one singular-value thresholding of IPI's patch image at
+thresholds keeping 10, 100 and 300 values, fast route (``svd="auto"``, warm-started by a call at a 10 % higher
 threshold, as between APG iterations) against ``np.linalg.svd`` (checked to agree within 1e-3);
 ``--full-methods`` also runs IPI, NRAM and RIPT whole with ``svd="full"`` (slow at 512x512: minutes).
 """
@@ -140,6 +140,7 @@ def many_images_line(name: str, images: list[tuple[np.ndarray, str]], repeats: i
     return (f"{name:9s} {statistics.median(cpu):7.2f} s/image CPU, median of {len(images)} images "
             f"(range {min(cpu):.2f}-{max(cpu):.2f} s, {under} under 5 s; iterations {min(iterations)}-"
             f"{max(iterations)})")
+
 
 if __name__ == "__main__":
     main()
