@@ -5,10 +5,11 @@ real images (fast SVT route against the full SVD)."""
 import cv2
 import numpy as np
 import pytest
+import scipy.linalg as sla
 
 from methods import create
-from methods.low_rank.solvers import (SVDState, fft3, ifft3, slice_svd, soft, spatial, spectral_svt, spectrum,
-                                      svt, top_svd)
+from methods.low_rank.solvers import (SVDState, _warm_basis, fft3, ifft3, slice_svd, soft, spatial, spectral_svt,
+                                      spectrum, svt, top_svd)
 
 
 def decaying(m, n, decay, seed=0, dtype=np.float32, gap=None):
@@ -94,9 +95,6 @@ def test_warm_basis_is_orthonormal_and_spans_the_sketch():
     matrix: nearly orthogonal columns) and 40 random columns (nearly dependent on the first). Cholesky QR of
     the warm block plus Householder for the rest gives an orthonormal basis of the same span as Householder
     QR of the whole; a warm block with dependent columns falls back to Householder QR of the whole."""
-    import scipy.linalg as sla
-
-    from methods.low_rank.solvers import _warm_basis
     rng = np.random.default_rng(3)
     x, _ = decaying(900, 700, decay=60)
     previous = np.linalg.svd(x + 1e-3 * rng.standard_normal(x.shape, dtype=np.float32), full_matrices=False)[2]

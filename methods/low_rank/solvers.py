@@ -141,17 +141,19 @@ def _randomized(x: np.ndarray, k: int, start: np.ndarray | None, power: int,
         j = min(start.shape[1], k)
         omega[:, :j] = start[:, :j]
     omega[:, j:] = rng.standard_normal((n, k - j), dtype=x.dtype)  # random only where no start column
-    if j and not power:  # a tracking step: y in F order, its warm block orthonormalised by Cholesky QR
-        y = (omega.T @ x.T).T
-        y /= np.maximum(np.linalg.norm(y, axis=0), np.finfo(x.dtype).tiny)
-        q = _warm_basis(y, j)
-        return (q, *_rayleigh_ritz(x, q))
-    y = x @ omega
+    tracking_step = bool(j) and not power
+    y = (omega.T @ x.T).T if tracking_step else x @ omega  # tracking: F order, for _warm_basis' column blocks
     for _ in range(power):
         y = x @ _orth(x.T @ _orth(y))
     y /= np.maximum(np.linalg.norm(y, axis=0), np.finfo(x.dtype).tiny)
-    q = sla.qr(y, mode="economic", overwrite_a=True, check_finite=False)[0]  # blocked: 2.3x numpy's qr
+    q = _warm_basis(y, j) if tracking_step else _householder(y)
     return (q, *_rayleigh_ritz(x, q))
+
+
+def _householder(y: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of the columns of a tall ``y`` (overwritten) by blocked Householder QR (scipy's:
+    2.3x numpy's qr)."""
+    return sla.qr(y, mode="economic", overwrite_a=True, check_finite=False)[0]
 
 
 def _warm_basis(y: np.ndarray, warm: int) -> np.ndarray:
@@ -168,14 +170,14 @@ def _warm_basis(y: np.ndarray, warm: int) -> np.ndarray:
     except np.linalg.LinAlgError:
         low = None
     if low is None or low.diagonal().min() < 0.5:
-        return sla.qr(y, mode="economic", overwrite_a=True, check_finite=False)[0]
+        return _householder(y)
     trsm = sla.get_blas_funcs("trsm", (y,))
     trsm(1.0, low.astype(y.dtype), y1, side=1, lower=1, trans_a=1, overwrite_b=1)  # y1 <- y1 L^-T
     if warm < y.shape[1]:
         rest = y[:, warm:]
         for _ in range(2):  # classical Gram-Schmidt, twice: orthogonal to y1 to rounding
             rest -= y1 @ (y1.T @ rest)
-        y[:, warm:] = sla.qr(rest, mode="economic", overwrite_a=True, check_finite=False)[0]
+        y[:, warm:] = _householder(rest)
     return y
 
 
@@ -320,7 +322,7 @@ def spectral_shrink(f: np.ndarray, shrink: Callable[[np.ndarray], np.ndarray],
         raise TypeError(f"spectral_shrink needs float64 or complex128 slices, got {f.dtype}")
     wide = f.shape[2] > f.shape[1]
     g = np.conj(f.transpose(0, 2, 1)) if wide else f  # tall: (k, m, n), m >= n
-    live = None if skip_below is None else np.flatnonzero(frobenius(g) > skip_below)
+    live = None if skip_below is None else np.flatnonzero(frobenius(f) > skip_below)  # f: no transposed copy
     gl = g if live is None else g[live]
     gl = np.ascontiguousarray(gl)  # contiguous slices: the batched matmul's BLAS path
     low, rank = gl, 0  # no slice left: an empty stack
