@@ -1,7 +1,10 @@
-"""Where (method x image-chunk) scoring tasks run: in-process, joblib worker processes, or a Dask cluster.
+"""Where per-image scoring tasks run: an isolating local worker pool, or a Dask cluster.
 
 Every backend calls the same task function, which reads and writes the same content-addressed store, so
 results are identical whichever backend ran them (the store must be on a file system all workers see).
+Both report a task that raised through ``on_failure(item, message)``. The local pool also enforces the
+per-image time limit and survives worker deaths; on Dask, a task whose workers keep dying fails its chunk
+(Dask's own retry rule) and no time limit applies.
 """
 
 from __future__ import annotations
@@ -11,36 +14,70 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from joblib import Parallel, delayed
+from benchmark.pool import WorkerPool
 
-Task = Callable[..., list[Any]]
+Task = Callable[[Any, Any], Any]
+Failure = Callable[[Any, str], Any]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 class Backend(AbstractContextManager["Backend"]):
-    """Runs ``fn(job, chunk)`` for each chunk and yields the results as they finish."""
+    """Runs ``fn(context, item)`` for each item and yields the results as they finish."""
 
     n_workers: int = 1
 
-    def map_unordered(self, fn: Task, job: Any, chunks: list[list[str]]) -> Iterator[list[Any]]:
-        for chunk in chunks:
-            yield fn(job, chunk)
+    def map_unordered(self, fn: Task, context: Any, items: list[Any], on_failure: Failure,
+                      timeout: float | None = None) -> Iterator[Any]:
+        raise NotImplementedError
 
     def __exit__(self, *exc: object) -> None:
         return None
 
 
-class JoblibBackend(Backend):
-    """Local worker processes (loky); ``jobs <= 0`` means all cores, 1 means in-process."""
+class LocalBackend(Backend):
+    """``jobs`` spawned worker processes (``jobs <= 0``: one per usable core), one task each at a time,
+    each with ``usable cores // jobs`` BLAS threads (at least 1)."""
 
     def __init__(self, jobs: int = -1) -> None:
-        self.n_workers = (os.cpu_count() or 1) if jobs <= 0 else jobs
+        cores = usable_cores()
+        self.n_workers = cores if jobs <= 0 else jobs
+        self._pool = WorkerPool(self.n_workers, threads=max(1, cores // self.n_workers))
 
-    def map_unordered(self, fn: Task, job: Any, chunks: list[list[str]]) -> Iterator[list[Any]]:
-        if self.n_workers == 1:
-            yield from super().map_unordered(fn, job, chunks)
-            return
-        tasks = (delayed(fn)(job, chunk) for chunk in chunks)
-        yield from Parallel(n_jobs=self.n_workers, return_as="generator_unordered")(tasks)
+    def map_unordered(self, fn: Task, context: Any, items: list[Any], on_failure: Failure,
+                      timeout: float | None = None) -> Iterator[Any]:
+        yield from self._pool.map_unordered(fn, context, items, on_failure, timeout)
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.close()
+
+
+def apply_chunk(fn: Task, context: Any, chunk: list[Any]) -> list[tuple[bool, Any]]:
+    """``(True, fn(context, item))`` or ``(False, message)`` per item (the task of cluster backends)."""
+    out: list[tuple[bool, Any]] = []
+    for item in chunk:
+        try:
+            out.append((True, fn(context, item)))
+        except BaseException as exc:  # noqa: BLE001 - a failing task costs its item only
+            out.append((False, f"{type(exc).__name__}: {exc}"))
+    return out
+
+
+def guided_chunks(items: list[Any], workers: int, cap: int = 16) -> list[list[Any]]:
+    """Chunks that shrink toward the end (guided scheduling): each a quarter of the remaining items' share
+    per worker, at most ``cap`` and at least 1, so that the workers finish together."""
+    chunks, start = [], 0
+    while start < len(items):
+        size = max(1, min(cap, (len(items) - start) // (4 * workers)))
+        chunks.append(items[start:start + size])
+        start += size
+    return chunks
 
 
 class DaskBackend(Backend):
@@ -56,18 +93,25 @@ class DaskBackend(Backend):
         if scheduler:
             self.client = Client(scheduler)
         else:
-            workers = (os.cpu_count() or 1) if jobs <= 0 else jobs
+            workers = usable_cores() if jobs <= 0 else jobs
             self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                          dashboard_address=None)
             self.client = Client(self._cluster)
         self.n_workers = max(1, len(self.client.scheduler_info().get("workers", {})))
 
-    def map_unordered(self, fn: Task, job: Any, chunks: list[list[str]]) -> Iterator[list[Any]]:
+    def map_unordered(self, fn: Task, context: Any, items: list[Any], on_failure: Failure,
+                      timeout: float | None = None) -> Iterator[Any]:
         from dask.distributed import as_completed
 
-        futures = [self.client.submit(fn, job, chunk, pure=False) for chunk in chunks]
+        chunks = guided_chunks(items, self.n_workers)
+        futures = {self.client.submit(apply_chunk, fn, context, chunk, pure=False): chunk for chunk in chunks}
         for future in as_completed(futures):
-            yield future.result()
+            try:
+                results = future.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker: the chunk's items fail, the run goes on
+                results = [(False, f"{type(exc).__name__}: {exc}")] * len(futures[future])
+            for item, (ok, value) in zip(futures[future], results, strict=True):
+                yield value if ok else on_failure(item, value)
 
     def __exit__(self, *exc: object) -> None:
         self.client.close()
@@ -76,11 +120,11 @@ class DaskBackend(Backend):
 
 
 def make_backend(name: str, jobs: int = -1, scheduler: str | None = None) -> Backend:
-    """``joblib`` (default) or ``dask``; unknown names raise ``ValueError``."""
-    if name == "joblib":
+    """``local`` (default) or ``dask``; unknown names raise ``ValueError``."""
+    if name == "local":
         if scheduler:
             raise ValueError("--scheduler is only used with --backend dask")
-        return JoblibBackend(jobs)
+        return LocalBackend(jobs)
     if name == "dask":
         return DaskBackend(scheduler, jobs)
-    raise ValueError(f"Unknown backend {name!r}. Available: joblib, dask")
+    raise ValueError(f"Unknown backend {name!r}. Available: local, dask")

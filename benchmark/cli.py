@@ -19,11 +19,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmark.datasets import DESCRIPTIONS, DatasetNotFoundError
+from benchmark.datasets import DEFAULT_MAX_PIXELS, DESCRIPTIONS, DatasetNotFoundError
+from benchmark.files import OutputError
 from benchmark.metrics import PROTOCOLS
 from benchmark.policies import POLICIES
+from benchmark.record import FAILING, RunRecord
 from benchmark.report import FORMATS, write_reports
-from benchmark.runner import RunConfig, RunError, run
+from benchmark.runner import DEFAULT_TIMEOUT, RunConfig, RunError, run
 from methods.registry import UnknownMethodError, get_spec, list_methods, resolve_methods
 
 
@@ -56,6 +58,7 @@ def _method_params(weights: list[str], settings: list[str]) -> dict[str, dict[st
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run, print Table 1; exit 1 when any cell is ``failed`` or ``no usable images`` (tables written)."""
     config = RunConfig(
         methods=resolve_methods(args.methods),
         datasets=_split_list(args.dataset),
@@ -74,12 +77,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         compare_paper=args.compare_paper,
         backend=args.backend,
         scheduler=args.scheduler,
+        timeout=args.timeout,
+        max_pixels=args.max_pixels,
+        overwrite=args.overwrite,
+        command=["irbench", *sys.argv[1:]] if args.argv is None else ["irbench", *args.argv],
     )
     run_dir = run(config, log=lambda m: print(m, file=sys.stderr))
     print((run_dir / "table1.md").read_text())
     print(f"Tables written to {run_dir}/: table1.{{md,tex,csv,json}}, table2.{{md,tex,csv,json}}; "
           f"per-image records in per_image.jsonl")
-    return 0
+    record = RunRecord.read(run_dir)
+    bad = {k: v for k, v in record.counts().items() if k in FAILING and v}
+    if bad:
+        print(f"irbench: {', '.join(f'{v} cell(s) {k}' for k, v in bad.items())} (see the notes under the "
+              "tables); exit status 1", file=sys.stderr)
+    return record.exit_code()
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -102,6 +114,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     for path in write_reports(args.run_dir, tuple(_split_list(args.format))):
         print(path)
+    record = RunRecord.read(args.run_dir)
+    if not record.complete:
+        done = sum(len(c) for c in record.cells.values())
+        print(f"irbench: {args.run_dir} is an INCOMPLETE run ({done} cells finished); the tables say so",
+              file=sys.stderr)
     return 0
 
 
@@ -156,11 +173,15 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from benchmark.offline import evaluate_predictions
+    from benchmark.offline import evaluate_predictions, format_missing
 
     result = evaluate_predictions(pred_dir=args.pred_dir, dataset=args.dataset, data_root=args.data_root,
                                   split=args.split, gt_dir=args.gt_dir, protocol=args.protocol,
-                                  policy=args.policy)
+                                  policy=args.policy, strict=args.strict)
+    missing = result["missing_predictions"]
+    if missing:
+        print(f"irbench: {len(missing)} of {result['n_images']} predictions missing or unreadable, scored as empty "
+              f"predictions (use --strict to make this an error): {format_missing(missing)}", file=sys.stderr)
     text = json.dumps(result, indent=1)
     if args.json:
         Path(args.json).write_text(text)
@@ -184,8 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", default="irbench", choices=sorted(PROTOCOLS))
     p.add_argument("--policy", default=None, help="binarisation policy for every method (default: each method's)")
     p.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
-    p.add_argument("--backend", default="joblib", choices=("joblib", "dask"),
-                   help="where traditional detectors run: local joblib workers or a Dask cluster")
+    p.add_argument("--backend", default="local", choices=("local", "dask"),
+                   help="where traditional detectors run: local isolated worker processes (default) or a Dask "
+                        "cluster")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="Dask scheduler address (tcp://host:8786); without it --backend dask starts a local cluster")
     p.add_argument("--out", default="results", help="output folder (default: results/)")
@@ -201,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ci", type=float, default=None, metavar="LEVEL",
                    help="bootstrap confidence intervals over images for IoU/Pd/Fa, e.g. --ci 95")
     p.add_argument("--compare-paper", action="store_true", help="show the MSHNet paper's values beside ours")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"per-image time limit of traditional detectors; an image over it fails alone "
+                        f"(default {DEFAULT_TIMEOUT:g}; 0: no limit)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help=f"images with more pixels are skipped as unusable data (default {DEFAULT_MAX_PIXELS}; "
+                        "0: no cap)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing finished run folder of the same --name (an incomplete one is resumed)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("list", help="list methods, datasets, protocols or policies")
@@ -285,16 +315,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", default="irbench", choices=sorted(PROTOCOLS))
     p.add_argument("--policy", default="fixed:0.5", help="binarisation of the maps read as /255 (default fixed:0.5)")
     p.add_argument("--json", default=None, help="write the metrics here (default: print)")
+    p.add_argument("--strict", action="store_true",
+                   help="a missing, unreadable or wrongly sized prediction is an error (exit 2, nothing scored) "
+                        "instead of being scored as an empty prediction")
     p.set_defaults(func=cmd_evaluate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except (UnknownMethodError, DatasetNotFoundError, RunError, KeyError, ValueError, TypeError,
-            FileNotFoundError) as exc:
+            FileNotFoundError, OutputError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"irbench: error: {message}", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("irbench", "numpy", "scipy", "scikit-image", "opencv-python-headless", "torch", "joblib")
+PACKAGES = ("irbench", "numpy", "scipy", "scikit-image", "opencv-python-headless", "torch")
 
 
 def _git_commit() -> str | None:

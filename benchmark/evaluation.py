@@ -2,13 +2,14 @@
 
 A detector failure on an image counts as an empty prediction there (every target missed, no false alarm),
 so a method cannot gain by failing; such images are listed in the report. Images whose data is unusable are
-left out for every method and listed too.
+left out for every method and listed too. Score maps come from a ``score_of(record)`` callable (the runner's
+reads the store and recomputes a map that vanished from it), so nothing here knows where maps live.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,10 @@ from benchmark.datasets import Dataset
 from benchmark.detection import ImageRecord
 from benchmark.metrics import CurveMetrics, DetectionMetrics, Protocol, bootstrap_ci
 from benchmark.policies import Policy, parse_policy
-from benchmark.store import ScoreStore
+from benchmark.record import PolicyRecord
+
+DENSE_MASK_FRACTION = 0.25  # a mask marking more of its image as target is reported (inverted or corrupt?)
+ScoreOf = Callable[[ImageRecord], np.ndarray]
 
 
 @dataclass
@@ -25,33 +29,28 @@ class Evaluation:
     """The dataset-level metrics of one method on one dataset, with per-image statistics."""
 
     metrics: dict[str, Any]
-    policy: str
+    policy: PolicyRecord
     per_image: dict[str, dict[str, Any]]
     curves: dict[str, Any] | None = None
+    dense_masks: dict[str, float] = field(default_factory=dict)  # id -> target fraction above the limit
 
 
-def _maps(dataset: Dataset, store: ScoreStore, method: str, key: str, records: list[ImageRecord],
-          protocol: Protocol) -> Iterator[tuple[ImageRecord, np.ndarray, np.ndarray]]:
-    """Yield ``(record, score, gt)`` at the protocol's resolution for every usable image."""
+def _maps(dataset: Dataset, records: list[ImageRecord], score_of: ScoreOf,
+          protocol: Protocol) -> Iterator[tuple[ImageRecord, np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield ``(record, score, gt, native gt)`` (the first two at the protocol's resolution) for every usable
+    image; a failed image's score is all zeros."""
     for record in records:
         if record.sample_error:
             continue
-        _, gt = dataset.load(record.id)
-        entry = None if record.error else store.get(method, key, record.img_hash)
-        if entry is None:
-            if not record.error:
-                record.error = "score map missing from the store"
-            score = np.zeros(gt.shape, dtype=np.float32)
-        else:
-            score = entry.score
-        score, gt = protocol.prepare(score, gt)
-        yield record, score, gt
+        _, native = dataset.load(record.id)
+        score = np.zeros(native.shape, dtype=np.float32) if record.error else score_of(record)
+        score, gt = protocol.prepare(score, native)
+        yield record, score, gt, native
 
 
-def evaluate(dataset: Dataset, store: ScoreStore, method: str, key: str, records: list[ImageRecord],
-             protocol: Protocol, policy: str | Policy, curves: bool = False,
-             ci: float | None = None) -> Evaluation:
-    """Evaluate the cached maps of ``records`` under ``protocol`` and ``policy``.
+def evaluate(dataset: Dataset, records: list[ImageRecord], score_of: ScoreOf, protocol: Protocol,
+             policy: str | Policy, curves: bool = False, ci: float | None = None) -> Evaluation:
+    """Evaluate the maps of ``records`` (from ``score_of``) under ``protocol`` and ``policy``.
 
     The ``sweep`` policy first fits its dataset-level threshold in a pass over the cached maps.
     ``curves=True`` also computes the Pd-Fa and ROC curves (on the policy's normalised maps); ``ci`` (e.g.
@@ -59,14 +58,17 @@ def evaluate(dataset: Dataset, store: ScoreStore, method: str, key: str, records
     """
     pol = parse_policy(policy) if isinstance(policy, str) else policy
     if pol.needs_fit:
-        for record, score, gt in _maps(dataset, store, method, key, records, protocol):
-            pol.fit_update(score if not record.error else np.zeros_like(score), gt)
+        for _, score, gt, _ in _maps(dataset, records, score_of, protocol):
+            pol.fit_update(score, gt)
         pol.fit_done()
     acc = DetectionMetrics(protocol)
     curve = CurveMetrics(protocol) if curves else None
     per_image: dict[str, dict[str, Any]] = {}
     image_stats = []
-    for record, score, gt in _maps(dataset, store, method, key, records, protocol):
+    dense: dict[str, float] = {}
+    for record, score, gt, native in _maps(dataset, records, score_of, protocol):
+        if native.mean() > DENSE_MASK_FRACTION:
+            dense[record.id] = float(native.mean())
         pred = np.zeros(gt.shape, bool) if record.error else pol.binarise(score)
         image_stats.append(acc.update(pred, gt))
         per_image[record.id] = image_stats[-1].to_dict()
@@ -75,5 +77,5 @@ def evaluate(dataset: Dataset, store: ScoreStore, method: str, key: str, records
     metrics = acc.compute()
     if ci:
         metrics["ci"] = {"level": ci, **bootstrap_ci(image_stats, ci)}
-    return Evaluation(metrics=metrics, policy=pol.name, per_image=per_image,
-                      curves=curve.compute() if curve is not None else None)
+    return Evaluation(metrics=metrics, policy=pol.record(), per_image=per_image,
+                      curves=curve.compute() if curve is not None else None, dense_masks=dense)

@@ -25,31 +25,27 @@ from benchmark.datasets import display_name, get_dataset  # noqa: E402
 from benchmark.metrics import get_protocol  # noqa: E402
 from benchmark.metrics.components import components, distances, match  # noqa: E402
 from benchmark.policies import parse_policy  # noqa: E402
+from benchmark.record import RunRecord  # noqa: E402
 from benchmark.store import ScoreStore, image_hash  # noqa: E402
 
 COLOURS = {"correct": "red", "missed": "blue", "false alarm": "yellow"}
 
 
-def _ok_cells(run: dict[str, Any], dataset: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    return [(m, run["cells"][m["name"]][dataset]) for m in run["methods"]
-            if run["cells"][m["name"]].get(dataset, {}).get("status") == "ok"]
-
-
-def plot_curves(run_dir: Path, run: dict[str, Any]) -> list[Path]:
+def plot_curves(run_dir: Path, run: RunRecord) -> list[Path]:
     """``pd_fa_<dataset>.png`` and ``roc_<dataset>.png`` for every dataset whose cells hold curves."""
     written = []
-    for d in run["datasets"]:
-        cells = [(m, c) for m, c in _ok_cells(run, d["name"]) if c.get("curves")]
+    for d in run.datasets:
+        cells = [(m, c) for m, c in run.ok_cells(d["name"]) if c.curves]
         if not cells:
             continue
         for kind in ("pd_fa", "roc"):
             fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
             for m, c in cells:
-                curves = c["curves"]
+                curves = c.curves
                 if kind == "pd_fa":
-                    ax.plot(np.asarray(curves["fa"]) * 1e6, curves["pd"], marker=".", label=m["display"])
+                    ax.plot(np.asarray(curves["fa"]) * 1e6, curves["pd"], marker=".", label=m.display)
                 else:
-                    ax.plot(curves["roc"]["fpr"], curves["roc"]["tpr"], label=m["display"])
+                    ax.plot(curves["roc"]["fpr"], curves["roc"]["tpr"], label=m.display)
             if kind == "pd_fa":
                 ax.set(xscale="symlog", xlabel="Fa (1e-6)", ylabel="Pd", title=f"Pd-Fa, {display_name(d['name'])}")
             else:
@@ -57,7 +53,7 @@ def plot_curves(run_dir: Path, run: dict[str, Any]) -> list[Path]:
                        title=f"ROC, {display_name(d['name'])}")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
-            fig.text(0.01, 0.01, f"protocol {run['protocol']['name']}", fontsize=6)
+            fig.text(0.01, 0.01, f"protocol {run.protocol['name']}", fontsize=6)
             fig.tight_layout()
             path = run_dir / f"{kind}_{d['name']}.png"
             fig.savefig(path)
@@ -80,11 +76,12 @@ def _boxes(pred: np.ndarray, gt: np.ndarray, protocol: str) -> list[tuple[str, t
     return out
 
 
-def plot_qualitative(run_dir: Path, run: dict[str, Any], dataset: str, n_images: int = 4) -> Path:
-    """``qualitative_<dataset>.png``: the first ``n_images`` images with targets, one column per method."""
-    ds = get_dataset(dataset, run.get("data_root"), run["split"])
-    store = ScoreStore(run["cache"])
-    cells = _ok_cells(run, dataset)
+def plot_qualitative(run_dir: Path, run: RunRecord, dataset: str, n_images: int = 4) -> Path:
+    """``qualitative_<dataset>.png``: the first ``n_images`` images with targets, one column per method,
+    each binarised by the policy its cell applied (a ``sweep`` cell by its fitted threshold)."""
+    ds = get_dataset(dataset, run.data_root, run.split)
+    store = ScoreStore(run.cache)
+    cells = run.ok_cells(dataset)
     chosen = []
     for sample in ds.ids:
         image, gt = ds.load(sample)
@@ -99,18 +96,17 @@ def plot_qualitative(run_dir: Path, run: dict[str, Any], dataset: str, n_images:
         axes[r, 0].set_ylabel(sample, fontsize=7)
         _inset(axes[r, 0], image, gt)
         for c, (m, cell) in enumerate(cells, start=1):
-            entry = store.get(m["name"], cell["store_key"], image_hash(image))
+            entry = store.get(m.name, cell.store_key, image_hash(image), image.shape)  # type: ignore[arg-type]
             score = entry.score if entry is not None else np.zeros_like(image)
-            policy = parse_policy(cell["policy"].split(" ")[0]) if "sweep" not in cell["policy"] else None
-            pred = policy.binarise(score) if policy else np.zeros(gt.shape, bool)
+            pred = parse_policy(cell.policy.rule).binarise(score)  # type: ignore[union-attr]
             ax = axes[r, c]
             ax.imshow(pred, cmap="gray", vmin=0, vmax=1)
-            for kind, (r0, c0, r1, c1) in _boxes(pred, gt, run["protocol"]["name"]):
+            for kind, (r0, c0, r1, c1) in _boxes(pred, gt, run.protocol["name"]):
                 ax.add_patch(Rectangle((c0 - 2.5, r0 - 2.5), c1 - c0 + 4, r1 - r0 + 4, fill=False,
                                        edgecolor=COLOURS[kind], linewidth=1))
             _inset(ax, pred.astype(np.float32), gt)
             if r == 0:
-                ax.set_title(m["display"], fontsize=8)
+                ax.set_title(m.display, fontsize=8)
     axes[0, 0].set_title("Input", fontsize=8)
     for ax in axes.ravel():
         ax.set_xticks([])
@@ -141,11 +137,11 @@ def _inset(ax: Any, picture: np.ndarray, gt: np.ndarray, half: int = 12) -> None
 FIG1_MAX_AREA = 2400.0  # scatter area (points^2) of the circle of the largest FLOPs
 
 
-def _fig1_points(run: dict[str, Any], profile: dict[str, Any], dataset: str, size: str) -> list[dict[str, Any]]:
+def _fig1_points(run: RunRecord, profile: dict[str, Any], dataset: str, size: str) -> list[dict[str, Any]]:
     """Profiled methods with an ok Table 1 cell for ``dataset``: label, kind, images/s, IoU (%), FLOPs."""
-    cells = {m["name"]: c for m, c in _ok_cells(run, dataset)}
+    cells = {m.name: c for m, c in run.ok_cells(dataset)}
     return [{"label": m["display"], "kind": m["kind"], "x": m["sizes"][size]["images_per_second"],
-             "y": cells[m["name"]]["metrics"]["iou"] * 100, "flops": m["sizes"][size]["macs"]}
+             "y": cells[m["name"]].metrics["iou"] * 100, "flops": m["sizes"][size]["macs"]}  # type: ignore[index]
             for m in profile["methods"] if m["name"] in cells and size in m["sizes"]]
 
 
@@ -184,7 +180,7 @@ def _label_points(ax: Any, points: list[dict[str, Any]], radii: list[float]) -> 
         taken.append(chosen)
 
 
-def plot_fig1(run_dir: Path, run: dict[str, Any], profile: dict[str, Any], dataset: str) -> Path | None:
+def plot_fig1(run_dir: Path, run: RunRecord, profile: dict[str, Any], dataset: str) -> Path | None:
     """``fig1_<dataset>.png``: IoU (the run's Table 1) against images/s (profile, largest size, log scale).
 
     Deep methods are circles whose area is proportional to their FLOPs (MACs, thop convention);
@@ -234,7 +230,7 @@ def plot_fig1(run_dir: Path, run: dict[str, Any], profile: dict[str, Any], datas
     device = sorted({m["device"] for m in profile["methods"]})
     missing = [m["display"] for m in profile["methods"] if m["display"] not in {p["label"] for p in points}]
     note = (f"circle area = FLOPs (thop MACs) at {size}x{size}; speed: {'/'.join(device)}, "
-            f"{profile['threads']} torch thread(s), median of {profile['repeats']}; IoU: protocol {run['protocol']['name']}")
+            f"{profile['threads']} torch thread(s), median of {profile['repeats']}; IoU: protocol {run.protocol['name']}")
     if missing:
         note += f"; not in this run: {', '.join(missing)}"
     fig.text(0.01, 0.01, note, fontsize=6, wrap=True)
@@ -258,13 +254,13 @@ def _reference_flops(values: list[float]) -> list[float]:
 def make_figures(run_dir: str | Path, n_images: int = 4) -> list[Path]:
     """All figures of ``run_dir`` (curves need a run made with ``--curves``, Fig. 1 a ``profile.json``)."""
     run_dir = Path(run_dir)
-    run = json.loads((run_dir / "run.json").read_text())
+    run = RunRecord.read(run_dir)
     written = plot_curves(run_dir, run)
-    for d in run["datasets"]:
-        if _ok_cells(run, d["name"]):
+    for d in run.datasets:
+        if run.ok_cells(d["name"]):
             written.append(plot_qualitative(run_dir, run, d["name"], n_images))
     profile_path = run_dir / "profile.json"
     if profile_path.is_file():
         profile = json.loads(profile_path.read_text())
-        written += [p for d in run["datasets"] if (p := plot_fig1(run_dir, run, profile, d["name"])) is not None]
+        written += [p for d in run.datasets if (p := plot_fig1(run_dir, run, profile, d["name"])) is not None]
     return written

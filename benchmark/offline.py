@@ -1,7 +1,15 @@
-"""``irbench evaluate``: score saved prediction maps (PNG, 8-bit read as /255) against ground truth."""
+"""``irbench evaluate``: score saved prediction maps (PNG, 8-bit read as /255) against ground truth.
+
+A prediction that is missing, unreadable or of another size than its ground truth counts as an empty
+prediction (every target missed, no false alarm), as a detector failure does in ``irbench run``, so a
+method cannot gain by leaving images out; such ids are listed under ``missing_predictions``. Ids whose
+ground truth is unusable are left out and listed under ``skipped``.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,28 +22,62 @@ from benchmark.metrics import DetectionMetrics, get_protocol
 from benchmark.policies import parse_policy
 
 
-def read_prediction(path: Path) -> np.ndarray:
-    """A saved map as float32 in [0, 1]: 8-bit / 255, 16-bit / 65535, float as is; colour via luma."""
-    from PIL import Image, UnidentifiedImageError
+class MissingPredictionsError(ValueError):
+    """``strict=True`` and some predictions are missing, unreadable or wrongly sized."""
 
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("L") if im.mode in ("P", "1") else im)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise SampleError(f"{path}: cannot read prediction ({exc})") from None
+
+def _open_prediction(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert("L") if im.mode in ("P", "1") else im)
     scale = 255.0 if arr.dtype == np.uint8 else 65535.0 if np.issubdtype(arr.dtype, np.integer) else 1.0
     return to_grey(arr) / np.float32(scale)
 
 
-def _find(folder: Path, stem: str) -> Path | None:
-    for ext in IMAGE_EXTENSIONS:
-        if (folder / f"{stem}{ext}").is_file():
-            return folder / f"{stem}{ext}"
-    return None
+def _read_errors() -> tuple[type[Exception], ...]:
+    from PIL import Image, UnidentifiedImageError
+
+    return UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError
+
+
+def read_prediction(path: Path) -> np.ndarray:
+    """A saved map as float32 in [0, 1]: 8-bit / 255, 16-bit / 65535, float as is; colour via luma."""
+    try:
+        return _open_prediction(path)
+    except _read_errors() as exc:
+        raise SampleError(f"{path}: cannot read prediction ({type(exc).__name__}: {exc})") from None
+
+
+def _listing(folder: Path) -> dict[str, Path]:
+    """Image files of ``folder`` keyed by stem + lower-case extension (``ID.PNG`` -> ``ID.png``), one scan."""
+    names = sorted((e.name for e in os.scandir(folder) if e.is_file()), key=lambda n: (n != n.lower(), n))
+    files: dict[str, Path] = {}
+    for name in names:
+        stem, ext = os.path.splitext(name)
+        if ext.lower() in IMAGE_EXTENSIONS:
+            files.setdefault(stem + ext.lower(), folder / name)
+    return files
+
+
+def _find(files: dict[str, Path], stem: str) -> Path | None:
+    return next((files[stem + ext] for ext in IMAGE_EXTENSIONS if stem + ext in files), None)
+
+
+def _usable(path: Path, shape: tuple[int, ...]) -> tuple[np.ndarray | None, str | None]:
+    """``(prediction, None)`` if ``path`` holds a map of ``shape``, else ``(None, problem)``."""
+    try:
+        pred = _open_prediction(path)
+    except _read_errors() as exc:
+        return None, f"unreadable ({type(exc).__name__}: {exc})"
+    if pred.shape != shape:
+        return None, (f"size mismatch ({pred.shape[1]}x{pred.shape[0]}, ground truth "
+                      f"{shape[1]}x{shape[0]}, WxH)")
+    return pred, None
 
 
 def _ground_truth(dataset: str | None, data_root: str | None, split: str,
-                  gt_dir: str | None) -> list[tuple[str, Any]]:
+                  gt_dir: str | None) -> list[tuple[str, Callable[[], np.ndarray]]]:
     """``(id, loader)`` pairs, where ``loader()`` returns the bool mask."""
     if dataset:
         ds = get_dataset(dataset, data_root, split)
@@ -49,12 +91,20 @@ def _ground_truth(dataset: str | None, data_root: str | None, split: str,
     return [(p.stem.removesuffix("_pixels0"), lambda p=p: read_mask(p)) for p in files]
 
 
+def format_missing(entries: list[dict[str, Any]], limit: int = 10) -> str:
+    """``id (problem: path), ...`` for the first ``limit`` entries, then ``... and N more``."""
+    text = ", ".join(f"{e['id']} ({e['error']}: {e['path']})" for e in entries[:limit])
+    return text + (f", ... and {len(entries) - limit} more" if len(entries) > limit else "")
+
+
 def evaluate_predictions(pred_dir: str, dataset: str | None = None, data_root: str | None = None,
                          split: str = "test", gt_dir: str | None = None, protocol: str = "irbench",
-                         policy: str = "fixed:0.5") -> dict[str, Any]:
+                         policy: str = "fixed:0.5", strict: bool = False) -> dict[str, Any]:
     """Evaluate every ground-truth id against ``pred_dir/<id>.png``; return metrics as raw fractions.
 
-    Missing, unreadable or wrongly sized predictions are listed under ``skipped`` with the reason.
+    Missing, unreadable or wrongly sized predictions are scored as empty and listed under
+    ``missing_predictions``; with ``strict`` they raise :class:`MissingPredictionsError` instead. Ids whose
+    ground truth cannot be read are left out and listed under ``skipped``.
     """
     folder = Path(pred_dir)
     if not folder.is_dir():
@@ -62,20 +112,26 @@ def evaluate_predictions(pred_dir: str, dataset: str | None = None, data_root: s
     proto, pol = get_protocol(protocol), parse_policy(policy)
     if pol.needs_fit:
         raise ValueError("the sweep policy is not available for saved predictions; use fixed:T or minmax:T")
+    files = _listing(folder)
     acc = DetectionMetrics(proto)
-    skipped = []
+    skipped: list[dict[str, Any]] = []
+    missing: list[dict[str, Any]] = []
     for sample_id, load_gt in _ground_truth(dataset, data_root, split, gt_dir):
-        path = _find(folder, sample_id)
         try:
-            if path is None:
-                raise SampleError(f"{folder}/{sample_id}.png: prediction is missing")
-            pred, gt = read_prediction(path), load_gt()
-            if pred.shape != gt.shape:
-                raise SampleError(f"size mismatch: prediction {path} is {pred.shape[1]}x{pred.shape[0]} but "
-                                  f"the ground truth of {sample_id} is {gt.shape[1]}x{gt.shape[0]} (WxH)")
+            gt = load_gt()
         except SampleError as exc:
             skipped.append({"id": sample_id, "error": str(exc)})
             continue
+        path = _find(files, sample_id)
+        pred, problem = _usable(path, gt.shape) if path is not None else (None, "missing")
+        if problem is not None:
+            missing.append({"id": sample_id, "path": str(path or folder / f"{sample_id}.png"), "error": problem})
+            pred = np.zeros(gt.shape, np.float32)
         score, gt = proto.prepare(pred, gt)
-        acc.update(pol.binarise(score), gt)
-    return {**acc.compute(), "policy": pol.name, "skipped": skipped}
+        acc.update(np.zeros(gt.shape, bool) if problem else pol.binarise(score), gt)
+    metrics = acc.compute()
+    if strict and missing:
+        raise MissingPredictionsError(f"{len(missing)} of {metrics['n_images']} predictions missing, unreadable or "
+                                      f"wrongly sized (--strict, nothing scored): {format_missing(missing, 5)}")
+    return {**metrics, "policy": pol.name, "skipped": skipped, "missing_predictions": missing,
+            "n_missing_predictions": len(missing)}

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.record import PolicyRecord
+
 POLICIES = {
     "fixed:T": "score > T (for probabilities; default T=0.5)",
     "minmax:T": "per-image min-max normalise to [0,1], then > T (default T=0.5)",
@@ -103,6 +105,10 @@ class Policy:
         if self.kind == "adaptive":
             return score > max(0.7 * float(score.max()), mean + 0.5 * std)
         return score > mean + self.value * std  # meanstd
+
+    def record(self) -> PolicyRecord:
+        """The policy as applied, for the run record (with the fitted threshold of ``sweep``)."""
+        return PolicyRecord(self.kind, self.value, getattr(self, "threshold", None), self.optimistic)
 
     def __repr__(self) -> str:
         return f"Policy({self.name!r})"

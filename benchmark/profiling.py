@@ -36,6 +36,7 @@ from torch import nn
 
 from benchmark.datasets.synth import SynthConfig, generate
 from benchmark.environment import environment
+from benchmark.record import RunRecord
 from benchmark.render import Table, fmt, to_markdown
 from methods.deep.base import DeepDetector, resolve_device
 from methods.deep.flops import count_macs, count_params
@@ -297,13 +298,10 @@ def write_profile(record: dict[str, Any], folder: str | Path) -> list[Path]:
     return paths
 
 
-def _run_datasets(run_dir: Path, dataset: str | None) -> tuple[dict[str, Any], list[str]]:
+def _run_datasets(run_dir: Path, dataset: str | None) -> tuple[RunRecord, list[str]]:
     """The run record of ``run_dir`` and the datasets to chart (``dataset`` or all of the run's)."""
-    path = run_dir / "run.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir}: no run.json here (--run expects a folder written by irbench run)")
-    run = json.loads(path.read_text())
-    names = [d["name"] for d in run["datasets"]]
+    run = RunRecord.read(run_dir)
+    names = [d["name"] for d in run.datasets]
     if dataset is None:
         return run, names
     if dataset not in names:

@@ -3,8 +3,10 @@
 An entry is keyed by the method key (method name, version, parameters and detector provenance such as the
 weights' sha256) and the sha256 of the image's pixels, so a re-run, another protocol or another policy never
 runs a detector twice, and changed data or parameters never hit a stale entry. Entries are compressed
-``.npz`` files written to a temporary file and renamed into place (atomic on POSIX), and they carry a sha256
-of the score map, so a truncated or corrupted entry is detected, deleted and recomputed, never read as data.
+``.npz`` files written to a temporary file and renamed into place (atomic on POSIX). Each carries the sha256
+of its score map and what it claims to be (method key, image hash, shape): a truncated or corrupted entry is
+deleted and recomputed, an entry bound to another key, image or shape (a file copied or moved into place) is
+recomputed with a note, and a file that cannot be read at the moment (an I/O error) is left in place.
 A temporary file names its writer (host and pid); ``sweep`` deletes those whose writer died (``kill -9``).
 """
 
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmark.files import json_safe
 
 
 def image_hash(image: np.ndarray) -> str:
@@ -73,32 +77,51 @@ class ScoreStore:
     def path(self, method: str, key: str, img_hash: str) -> Path:
         return self.root / method / key / img_hash[:2] / f"{img_hash}.npz"
 
-    def get(self, method: str, key: str, img_hash: str) -> Entry | None:
-        """Return the entry, or ``None`` when it is absent or fails its checksum (then it is deleted)."""
+    def get(self, method: str, key: str, img_hash: str, shape: tuple[int, ...] | None = None) -> Entry | None:
+        """The entry, or ``None`` when it is absent or unusable (see :meth:`lookup`)."""
+        return self.lookup(method, key, img_hash, shape)[0]
+
+    def lookup(self, method: str, key: str, img_hash: str,
+               shape: tuple[int, ...] | None = None) -> tuple[Entry | None, str]:
+        """``(entry, "")`` for a valid entry bound to ``key``, ``img_hash`` and ``shape`` (when given), else
+        ``(None, why)``: ``why`` is empty for an absent entry and names the entry and the problem otherwise.
+        Corrupt entries are deleted; entries bound to something else are left to be overwritten."""
         path = self.path(method, key, img_hash)
         try:
-            with np.load(path, allow_pickle=False) as data:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None, ""
+        except OSError as exc:
+            return None, f"cache entry {path} could not be read ({exc.strerror or exc}); recomputed"
+        try:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as data:
                 score = data["score"]
                 header = json.loads(bytes(data["header"]).decode())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError):
+            valid = header.get("sha256") == _digest(score)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, AttributeError):
+            valid = False
+        if not valid:
             path.unlink(missing_ok=True)
-            return None
-        if header.get("sha256") != _digest(score):
-            path.unlink(missing_ok=True)
-            return None
-        return Entry(score=score, seconds=float(header["seconds"]), meta=header.get("meta", {}))
+            return None, f"cache entry {path} was corrupt; deleted and recomputed"
+        claims = {"method_key": key, "image_hash": img_hash}
+        if shape is not None:
+            claims["shape"] = list(shape)
+        found = {**{k: header.get(k) for k in claims}, "shape": list(score.shape)}
+        wrong = [k for k in claims if found[k] != claims[k]]
+        if wrong:
+            detail = ", ".join(f"{k} {found[k]} instead of {claims[k]}" for k in wrong)
+            return None, f"cache entry {path} belongs to something else ({detail}); recomputed"
+        return Entry(score=score, seconds=float(header["seconds"]), meta=header.get("meta", {})), ""
 
     def put(self, method: str, key: str, img_hash: str, entry: Entry) -> Path:
         """Write ``entry`` atomically (temporary file + rename); concurrent writers of one key are safe."""
         path = self.path(method, key, img_hash)
         path.parent.mkdir(parents=True, exist_ok=True)
         score = np.ascontiguousarray(entry.score, dtype=np.float32)
-        header = {"sha256": _digest(score), "seconds": entry.seconds, "meta": entry.meta}
+        header = {"sha256": _digest(score), "method_key": key, "image_hash": img_hash, "shape": list(score.shape),
+                  "seconds": entry.seconds, "meta": json_safe(entry.meta)}
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, score=score,
-                            header=np.frombuffer(json.dumps(header, default=_json_default).encode(), np.uint8))
+        np.savez_compressed(buffer, score=score, header=np.frombuffer(json.dumps(header).encode(), np.uint8))
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX + _writer_tag(), suffix=".part")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -124,11 +147,3 @@ class ScoreStore:
 
 def _digest(score: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(score, dtype=np.float32).tobytes()).hexdigest()
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)

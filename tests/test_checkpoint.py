@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 import sys
 import types
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -174,3 +176,37 @@ def test_lesps_checkpoints_load_strictly(shared_data: Path) -> None:
         report = load_checkpoint(net, folder / name)
         assert report == ([], [])
         assert torch.equal(net.state_dict()["stem.1.weight"], raw["model.stem.1.weight"])
+
+
+def _truncated_zip(path: Path) -> None:
+    torch.save(_trained().state_dict(), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("kind", ["empty", "json", "random", "truncated-zip", "pickled-int", "pickle-header"])
+def test_unreadable_checkpoints_raise_checkpoint_error_naming_the_file(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / f"{kind}.pth"
+    if kind == "truncated-zip":
+        _truncated_zip(path)
+    else:
+        path.write_bytes({"empty": b"", "json": b'{"state_dict": {"conv.weight": [1.0, 2.0]}}',
+                          "random": np.random.default_rng(0).bytes(4096), "pickled-int": pickle.dumps(5),
+                          "pickle-header": b"\x80"}[kind])
+    for reader in (read_state_dict, lambda p: load_checkpoint(Small(), p)):
+        with pytest.raises(CheckpointError) as err:  # any other exception type fails the test
+            reader(path)
+        msg = str(err.value)
+        assert str(path) in msg and "\n" not in msg and "Supported:" in msg
+
+
+def test_unreadable_checkpoint_messages_say_what_was_found(tmp_path: Path) -> None:
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="the file is empty"):
+        read_state_dict(tmp_path / "empty.pth")
+    _truncated_zip(tmp_path / "cut.pth")
+    with pytest.raises(CheckpointError, match="truncated or corrupt zip archive"):
+        read_state_dict(tmp_path / "cut.pth")
+    (tmp_path / "meta.json").write_text('{"epoch": 3}')
+    with pytest.raises(CheckpointError, match="JSON-like text"):
+        read_state_dict(tmp_path / "meta.json")

@@ -48,9 +48,10 @@ def test_evaluate_saved_predictions(tmp_path):
     out = tmp_path / "scores.json"
     assert main(["evaluate", "--pred-dir", str(pred_dir), "--gt-dir", str(gt_dir), "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert result["iou"] == 1.0 and result["pd"] == 1.0 and result["fa"] == 0.0 and result["n_images"] == 4
-    assert result["skipped"][0]["id"] == ds.ids[4] and "missing" in result["skipped"][0]["error"]
+    assert result["pd"] < 1.0 and result["fa"] == 0.0 and result["n_images"] == 5 and result["skipped"] == []
+    assert result["missing_predictions"] == [{"id": ds.ids[4], "path": str(pred_dir / f"{ds.ids[4]}.png"),
+                                             "error": "missing"}]
     for key in ("protocol", "policy", "n_targets", "niou", "precision", "recall", "f1", "scales"):
         assert key in result
     assert main(["evaluate", "--pred-dir", str(pred_dir), "--dataset", "synth", "--json", str(out)]) == 0
-    assert json.loads(out.read_text())["n_images"] == 4
+    assert json.loads(out.read_text())["n_missing_predictions"] == len(ds.ids) - 4

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.runner import RunConfig, RunError, _guided_chunks, run
+from benchmark.backends import guided_chunks as _guided_chunks
+from benchmark.runner import RunConfig, RunError, run
 from benchmark.store import Entry, ScoreStore
 from methods.registry import register
 
@@ -92,21 +93,30 @@ def test_run_writes_tables_and_second_run_hits_the_cache(tmp_path):
     again = run(synth_config(tmp_path, name="r2", protocol="mshnet", policy="minmax:0.5", curves=True),
                 log=lambda m: None)
     cell2 = json.loads((again / "run.json").read_text())["cells"]["tophat"]["synth"]
-    assert cell2["n_cached"] == 50 and cell2["metrics"]["protocol"] == "mshnet" and cell2["policy"] == "minmax:0.5"
+    assert cell2["n_cached"] == 50 and cell2["metrics"]["protocol"] == "mshnet"
+    assert cell2["policy"] == {"kind": "minmax", "value": 0.5, "threshold": None, "optimistic": False}
     curves = (again / "curves.csv").read_text().splitlines()
     assert curves[0] == "method,dataset,curve,threshold,x,y" and len(curves) == 1 + 64 + 256
 
 
-@pytest.mark.parametrize("mode,message", [("raise", "RuntimeError: boom"), ("nan", "non-finite"),
-                                          ("shape", "expected (256, 256)")])
+@pytest.mark.parametrize("mode,message", [("raise", "RuntimeError: boom"), ("nan", "non-finite")])
 def test_detector_failures_are_recorded_and_scored_empty(tmp_path, mode, message):
     run_dir = run(synth_config(tmp_path, methods=["test-fragile"], params={"test-fragile": {"mode": mode}}),
                   log=lambda m: None)
     record = json.loads((run_dir / "run.json").read_text())
-    assert record["failures"] and all(message in f["error"] for f in record["failures"])
+    assert record["failures"] and all(message in f["message"] for f in record["failures"])
     cell = record["cells"]["test-fragile"]["synth"]
     assert cell["status"] == "ok" and cell["n_failed"] == len(record["failures"])
     assert "Detector failures" in (run_dir / "table1.md").read_text()
+
+
+def test_a_detector_failing_on_the_probe_image_fails_its_cell_before_any_image(tmp_path):
+    cfg = synth_config(tmp_path, methods=["test-fragile", "tophat"], params={"test-fragile": {"mode": "shape"}})
+    record = json.loads((run(cfg, log=lambda m: None) / "run.json").read_text())
+    cell = record["cells"]["test-fragile"]["synth"]
+    assert cell["status"] == "failed" and "probe image" in cell["reason"] and "expected (64, 64)" in cell["reason"]
+    assert cell["metrics"] is None and not record["failures"] and record["cells"]["tophat"]["synth"]["status"] == "ok"
+    assert "| failed |" in (tmp_path / "r" / "table1.md").read_text()
 
 
 def make_sirst_with_mismatch(root: Path) -> None:
@@ -138,7 +148,7 @@ def test_deep_cells_without_weights_or_constants_do_not_stop_the_run(tmp_path, m
     assert record["tophat"]["synth"]["status"] == "ok"
     assert record["alcnet-basicirstd"]["synth"]["status"] == "no weights"
     assert record["acm-basicirstd"]["synth"]["status"] == "not run"
-    assert "dataset_stats" in record["acm-basicirstd"]["synth"]["hint"]
+    assert "dataset_stats" in record["acm-basicirstd"]["synth"]["reason"]
     table = (tmp_path / "r" / "table1.md").read_text()
     assert "not run" in table and "no weights" in table
 
@@ -167,9 +177,73 @@ SLOW_RUN = textwrap.dedent("""
         time.sleep(0.05)
         return image.astype(np.float32)
 
-    out, name, cache = sys.argv[1:4]
-    run(RunConfig(methods=["test-slow"], datasets=["synth"], jobs=1, out=out, name=name, cache=cache))
+    if __name__ == "__main__":  # workers are spawned: they import this file as a module
+        out, name, cache = sys.argv[1:4]
+        run(RunConfig(methods=["test-slow"], datasets=["synth"], jobs=1, out=out, name=name, cache=cache))
 """)
+
+
+PID_RUN = textwrap.dedent("""
+    import os, sys, time
+    import numpy as np
+    from methods.registry import register
+    from benchmark.runner import RunConfig, run
+
+    @register("test-slow", family="filtering", kind="traditional", paper="test", defaults={})
+    def slow(image):
+        with open(os.environ["PID_FILE"], "a") as fh:
+            fh.write(f"{os.getpid()}\\n")
+        time.sleep(0.05)
+        return image.astype(np.float32)
+
+    if __name__ == "__main__":
+        out, name, cache = sys.argv[1:4]
+        run(RunConfig(methods=["test-slow"], datasets=["synth"], jobs=2, out=out, name=name, cache=cache))
+""")
+
+
+def _gone(pid: int) -> bool:
+    """True once ``pid`` has exited (absent, or a zombie waiting for a reaper)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_kill_9_of_the_main_process_three_times_then_resume(tmp_path):
+    script = tmp_path / "pid_run.py"
+    script.write_text(PID_RUN)
+    cache, pids = tmp_path / "cache", tmp_path / "pids.txt"
+    os.environ["PID_FILE"] = str(pids)
+    try:
+        rng, counts = np.random.default_rng(), []
+        for _ in range(3):  # kill -9 at random moments
+            target = (counts[-1] if counts else 0) + int(rng.integers(3, 12))
+            proc = _start(script, tmp_path, "killed", cache)
+            deadline = time.time() + 60
+            while time.time() < deadline and _entries(cache) < target:
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            killed = time.time()
+            workers = {int(p) for p in pids.read_text().split()} - {proc.pid}
+            while time.time() < killed + 5 and not all(_gone(p) for p in workers):
+                time.sleep(0.05)
+            assert workers and all(_gone(p) for p in workers), "a worker outlived the main process by 5 s"
+            time.sleep(0.3)  # nothing writes any more
+            counts.append(_entries(cache))
+            assert not (tmp_path / "killed" / "run.json").exists() or \
+                json.loads((tmp_path / "killed" / "run.json").read_text())["complete"] is False
+        assert counts == sorted(counts) and counts[-1] < 50
+        assert _start(script, tmp_path, "killed", cache).wait() == 0  # resumes into the incomplete folder
+        resumed = json.loads((tmp_path / "killed" / "run.json").read_text())
+        assert resumed["complete"] and resumed["cells"]["test-slow"]["synth"]["n_cached"] == counts[-1]
+        assert _start(script, tmp_path, "clean", tmp_path / "other-cache").wait() == 0
+    finally:
+        del os.environ["PID_FILE"]
+    assert (tmp_path / "killed" / "table1.csv").read_text() == (tmp_path / "clean" / "table1.csv").read_text()
+    assert _entries(cache) == 50 and not list(cache.rglob(".tmp-*"))
 
 
 def _start(script, tmp_path, name, cache):
@@ -217,7 +291,7 @@ def test_two_runs_writing_one_store_at_once(tmp_path):
             assert data["score"].shape == (256, 256)
 
 
-def test_dask_cluster_gives_the_same_table_as_joblib(tmp_path):
+def test_dask_cluster_gives_the_same_table_as_the_local_pool(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     local = run(synth_config(tmp_path, name="joblib", jobs=2, cache=tmp_path / "c1"), log=lambda m: None)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,

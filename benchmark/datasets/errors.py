@@ -12,3 +12,7 @@ class DatasetNotFoundError(FileNotFoundError):
 
 class SampleError(ValueError):
     """One image/mask pair cannot be used (unreadable, missing, mismatched); names the files."""
+
+
+class SplitFileError(DatasetNotFoundError):
+    """A split file exists but cannot be used (unreadable, empty, repeated ids); names the file and line."""

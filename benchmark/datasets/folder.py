@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from benchmark.datasets.base import Dataset
-from benchmark.datasets.errors import DatasetNotFoundError, SampleError
-from benchmark.datasets.imageio import load_pair
+from benchmark.datasets.errors import DatasetNotFoundError, SampleError, SplitFileError
+from benchmark.datasets.imageio import DEFAULT_MAX_PIXELS, load_pair
 
 IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -47,16 +48,53 @@ def basicirstd_layout(name: str) -> Layout:
     return Layout("basicirstd", "images", "masks", "{id}.png", "img_idx/{split}_" + name + ".txt")
 
 
-class FolderDataset(Dataset):
-    """A split of a dataset stored on disk; see :class:`FolderSpec` for the layouts recognised."""
+@dataclass(frozen=True)
+class _Listing:
+    """The plain files of one folder: their real names, and lower-case name -> real name."""
 
-    def __init__(self, spec: FolderSpec, root: str | Path, split: str = "test") -> None:
+    names: frozenset[str]
+    folded: dict[str, str]
+
+    @classmethod
+    def of(cls, folder: Path) -> _Listing:
+        """List ``folder`` once (empty when it cannot be listed); on a case clash the first sorted name wins."""
+        try:
+            with os.scandir(folder) as entries:
+                names = sorted(e.name for e in entries if e.is_file())
+        except OSError:
+            names = []
+        folded: dict[str, str] = {}
+        for name in names:
+            folded.setdefault(name.lower(), name)
+        return cls(frozenset(names), folded)
+
+    def find(self, name: str, exact: bool) -> str | None:
+        """The real name of file ``name``: exactly as given, or (``exact=False``) differing only in case."""
+        if name in self.names:
+            return name
+        return None if exact else self.folded.get(name.lower())
+
+
+class FolderDataset(Dataset):
+    """A split of a dataset stored on disk; see :class:`FolderSpec` for the layouts recognised.
+
+    Image and mask files are found by exact name first, then by a name that differs only in case
+    (``ID.PNG`` for id ``ID``); each folder is listed once per dataset object, on first use.
+    ``max_pixels`` caps the pixels of every image and mask read (``None`` or 0: no cap).
+    """
+
+    def __init__(self, spec: FolderSpec, root: str | Path, split: str = "test",
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
         self.name = spec.name
         if split not in spec.splits:
             raise ValueError(
                 f"Unknown split {split!r} for dataset {spec.name!r}. Available: {', '.join(spec.splits)}"
             )
+        if max_pixels is not None and max_pixels < 0:
+            raise ValueError(f"max_pixels must be >= 0 (0 or None: no cap), got {max_pixels!r}")
         self.split = split
+        self.max_pixels = max_pixels or None
+        self._listings: dict[Path, _Listing] = {}
         folder, layout, split_path = self._locate(spec, Path(root).expanduser(), spec.splits[split])
         self.folder, self._layout = folder, layout
         self.layout = layout.name
@@ -81,35 +119,65 @@ class FolderDataset(Dataset):
             f"Set --data-root or IRBENCH_DATA to the folder that holds {spec.folders[0]}/."
         )
 
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state["_listings"] = {}  # rebuilt lazily where the object is unpickled
+        return state
+
+    def describe(self) -> dict[str, object]:
+        return {**super().describe(), "max_pixels": self.max_pixels}
+
+    def _find(self, path: Path, exact: bool) -> Path | None:
+        """``path`` itself, or its case variant when ``exact`` is false, if that file exists (cached listing)."""
+        listing = self._listings.get(path.parent)
+        if listing is None:
+            listing = self._listings[path.parent] = _Listing.of(path.parent)
+        name = listing.find(path.name, exact)
+        return None if name is None else path.with_name(name)
+
     def image_path(self, sample_id: str) -> Path:
-        """Path of the image file of ``sample_id`` (first existing extension; ``.png`` if none exists)."""
+        """Image of ``sample_id``: first extension found by exact name, else up to case; ``<id>.png`` if none."""
         stem = self.folder / self._layout.images / sample_id
-        for ext in IMAGE_EXTENSIONS:
-            if stem.with_name(stem.name + ext).is_file():
-                return stem.with_name(stem.name + ext)
-        return stem.with_name(stem.name + ".png")
+        candidates = [stem.with_name(stem.name + ext) for ext in IMAGE_EXTENSIONS]
+        for exact in (True, False):
+            for candidate in candidates:
+                if (found := self._find(candidate, exact)) is not None:
+                    return found
+        return candidates[0]
 
     def mask_path(self, sample_id: str) -> Path:
-        """Path of the ground-truth mask of ``sample_id``."""
-        return self.folder / self._layout.masks / self._layout.mask_name.format(id=sample_id)
+        """Path of the ground-truth mask of ``sample_id`` (matched up to case; the expected path if none exists)."""
+        expected = self.folder / self._layout.masks / self._layout.mask_name.format(id=sample_id)
+        return self._find(expected, exact=False) or expected
 
     def load(self, sample_id: str) -> tuple[np.ndarray, np.ndarray]:
         image_path = self.image_path(sample_id)
         if not image_path.is_file():
             raise SampleError(f"{image_path}: image file is missing (id {sample_id!r} from the split file)")
-        return load_pair(image_path, self.mask_path(sample_id))
+        return load_pair(image_path, self.mask_path(sample_id), self.max_pixels)
+
+
+def _split_id(item: str) -> str:
+    """The sample id a split-file entry names: the entry without an image extension."""
+    return Path(item).stem if Path(item).suffix.lower() in IMAGE_EXTENSIONS else item
 
 
 def _read_split(path: Path) -> list[str]:
+    """Ids listed in a split file, in order; an unreadable or empty file, or a repeated id, is a SplitFileError."""
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetNotFoundError(f"{path}: cannot read split file ({exc})") from None
-    ids: list[str] = []
-    for line in lines:
+        raise SplitFileError(f"{path}: cannot read split file ({exc})") from None
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
         item = line.strip()
-        if item:
-            ids.append(Path(item).stem if Path(item).suffix.lower() in IMAGE_EXTENSIONS else item)
-    if not ids:
-        raise DatasetNotFoundError(f"{path}: split file lists no images")
-    return ids
+        if not item:
+            continue
+        sample_id = _split_id(item)
+        if sample_id in first_line:
+            raise SplitFileError(f"{path}: line {number} repeats id {sample_id!r} (first on line "
+                                 f"{first_line[sample_id]}); each image may be listed once")
+        first_line[sample_id] = number
+    if not first_line:
+        raise SplitFileError(f"{path}: split file lists no images")
+    return list(first_line)

@@ -7,10 +7,16 @@
   scale (> 127 for 8-bit, > 32767 for 16-bit); a mask whose values all lie in [0, 1] (0/1 masks, float
   masks) is target where the value is >= 0.5. Colour masks use the maximum over the colour channels. IRSTD-1k's 85
   masks with anti-aliased grey edges therefore keep only their > 127 core.
+* An image or mask with more than ``max_pixels`` pixels (default :data:`DEFAULT_MAX_PIXELS`; ``None`` or 0:
+  no cap) is a :class:`SampleError`, found from the file header before any pixel is decoded. PIL's own
+  decompression-bomb limit is lifted while irbench reads, so this cap alone decides.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -19,20 +25,47 @@ from PIL import Image, UnidentifiedImageError
 from benchmark.datasets.errors import SampleError
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+DEFAULT_MAX_PIXELS = 4096 * 4096
 
 
-def _open_array(path: Path, what: str) -> np.ndarray:
+@contextmanager
+def _pil_limit_lifted() -> Iterator[None]:
+    """Disable PIL's decompression-bomb error and warning for the block (irbench applies its own cap)."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _check_pixels(path: Path, what: str, size: tuple[int, int], max_pixels: int | None) -> None:
+    """Raise :class:`SampleError` when a ``size`` (W, H) image has more than ``max_pixels`` pixels."""
+    width, height = size
+    if max_pixels and width * height > max_pixels:
+        raise SampleError(
+            f"{path}: {what} is {width}x{height} ({width * height:,} pixels), above the pixel cap of "
+            f"{max_pixels:,} (raise it with --max-pixels)"
+        )
+
+
+def _open_array(path: Path, what: str, max_pixels: int | None) -> np.ndarray:
+    try:
+        with _pil_limit_lifted(), Image.open(path) as im:
+            _check_pixels(path, what, im.size, max_pixels)  # header only: nothing decoded yet
             im.load()
             if im.mode == "P":
                 im = im.convert("RGBA" if "transparency" in im.info else "RGB")
             elif im.mode == "1":
                 im = im.convert("L")
             return np.asarray(im)
+    except SampleError:
+        raise
     except FileNotFoundError:
         raise SampleError(f"{path}: {what} file is missing") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise SampleError(f"{path}: cannot read {what} ({type(exc).__name__}: {exc})") from None
 
 
@@ -59,10 +92,10 @@ def to_grey(arr: np.ndarray) -> np.ndarray:
     return arr.astype(np.float32)
 
 
-def read_image(path: str | Path) -> np.ndarray:
+def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read an image as a float32 HxW grey array on a 0-255 scale (see the module docstring)."""
     path = Path(path)
-    arr = _open_array(path, "image")
+    arr = _open_array(path, "image", max_pixels)
     scale = 255.0 / _full_scale(arr) if np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.uint8 else 1.0
     grey = to_grey(arr)
     if scale != 1.0:
@@ -85,16 +118,17 @@ def binarise_mask(arr: np.ndarray) -> np.ndarray:
     return arr > _full_scale(arr) / 2
 
 
-def read_mask(path: str | Path) -> np.ndarray:
+def read_mask(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read a ground-truth mask file as a bool HxW array (see the module docstring for the rule)."""
     path = Path(path)
-    return binarise_mask(_open_array(path, "mask"))
+    return binarise_mask(_open_array(path, "mask", max_pixels))
 
 
-def load_pair(image_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
+def load_pair(image_path: Path, mask_path: Path,
+              max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, np.ndarray]:
     """Read an image and its mask; a size mismatch is a :class:`SampleError` naming both files and sizes."""
-    image = read_image(image_path)
-    mask = read_mask(mask_path)
+    image = read_image(image_path, max_pixels)
+    mask = read_mask(mask_path, max_pixels)
     if image.shape != mask.shape:
         raise SampleError(
             f"size mismatch: image {image_path} is {image.shape[1]}x{image.shape[0]} (WxH) but mask "

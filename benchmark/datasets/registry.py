@@ -6,7 +6,13 @@ import os
 from pathlib import Path
 
 from benchmark.datasets.base import Dataset
-from benchmark.datasets.folder import FolderDataset, FolderSpec, Layout, basicirstd_layout
+from benchmark.datasets.folder import (
+    FolderDataset,
+    FolderSpec,
+    Layout,
+    basicirstd_layout,
+)
+from benchmark.datasets.imageio import DEFAULT_MAX_PIXELS
 from benchmark.datasets.synth import SynthDataset
 
 FOLDER_SPECS: dict[str, FolderSpec] = {
@@ -66,12 +72,16 @@ def default_root() -> Path:
     return Path(os.environ.get("IRBENCH_DATA", "data"))
 
 
-def get_dataset(name: str, root: str | Path | None = None, split: str = "test") -> Dataset:
-    """Open ``split`` of dataset ``name`` under ``root`` (default :func:`default_root`)."""
+def get_dataset(name: str, root: str | Path | None = None, split: str = "test",
+                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Dataset:
+    """Open ``split`` of dataset ``name`` under ``root`` (default :func:`default_root`).
+
+    ``max_pixels`` caps each image and mask read from disk (``None`` or 0: no cap); ``synth`` ignores it.
+    """
     key = canonical_name(name)
     if key == "synth":
         return SynthDataset(split)
-    return FolderDataset(FOLDER_SPECS[key], root if root is not None else default_root(), split)
+    return FolderDataset(FOLDER_SPECS[key], root if root is not None else default_root(), split, max_pixels)
 
 
 def display_name(name: str) -> str:

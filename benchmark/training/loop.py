@@ -3,7 +3,9 @@
 ``train(config)`` writes into ``config.out``:
 
 * ``last.pth``: the resume state (model, optimiser, AMP scaler, completed epochs, best-so-far, history, the
-  python/numpy/torch RNG states and the data-order generator), rewritten atomically after every epoch;
+  python/numpy/torch RNG states and the data-order generator), rewritten atomically after every epoch; it holds
+  only tensors, plain containers and scalars, and ``--resume`` reads it with ``torch.load(weights_only=True)``,
+  so a planted pickle cannot run code;
 * ``best.pth``: ``{"state_dict", "method", "epoch", "val_iou", ...}`` of the epoch with the best IoU on the
   validation split carved from the training split; it loads with ``irbench run --weights METHOD=best.pth``;
 * ``history.json``: per-epoch loss, validation IoU, learning rate, throughput and wall time.
@@ -33,7 +35,13 @@ from torch import nn
 from tqdm import tqdm
 
 from benchmark.training.data import Augment, TrainingData
-from benchmark.training.recipes import Recipe, build_detector, get_recipe, mask_dropped_scales, training_loss
+from benchmark.training.recipes import (
+    Recipe,
+    build_detector,
+    get_recipe,
+    mask_dropped_scales,
+    training_loss,
+)
 from methods.deep.base import DeepDetector, resolve_device
 from methods.deep.losses import LossFn, get_loss
 from methods.deep.presets import basicirstd_stats, preprocess
@@ -43,6 +51,9 @@ __all__ = ["TrainConfig", "TrainResult", "Trainer", "learning_rate", "train"]
 # fields that must agree between a run and its resumption
 _RESUME_FIELDS = ("method", "dataset", "loss", "batch", "crop", "base", "lr", "seed", "val_fraction", "limit",
                   "warmup", "scales", "method_params")
+# what last.pth holds: tensors, plain containers and scalars only (it is read with weights_only=True)
+_RESUME_KEYS = ("state_dict", "optimizer", "scaler", "epoch", "best_iou", "best_epoch", "history", "order", "rng",
+                "identity")
 
 
 @dataclass
@@ -104,16 +115,26 @@ def _seed_everything(seed: int) -> None:
 
 
 def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
-                             "torch": torch.get_rng_state()}
+    """The python/numpy/torch(/cuda) RNG states as plain types (``torch.load(weights_only=True)`` reads them)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": {"version": version, "internal": list(internal), "gauss_next": gauss},
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    """Restore the states :func:`_rng_state` returned."""
+    py, npy = state["python"], state["numpy"]
+    random.setstate((py["version"], tuple(py["internal"]), py["gauss_next"]))
+    np.random.set_state((npy["kind"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
+                         npy["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -231,6 +252,51 @@ def _check_resume(state: dict[str, Any], config: TrainConfig, path: Path) -> Non
         raise ValueError(f"{path}: cannot resume a different run ({'; '.join(diff)})")
 
 
+def _reason(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 200 characters)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+
+
+def _invalid_resume(path: Path, reason: str) -> ValueError:
+    """The error for a ``last.pth`` that is not a resume state this module wrote."""
+    return ValueError(f"{path} is not a valid irbench resume state ({reason}); delete it or train without --resume")
+
+
+def _load_resume_state(path: Path) -> dict[str, Any]:
+    """Read ``last.pth`` with ``weights_only=True`` (no pickled code runs) and check it holds a resume state.
+
+    Raises
+    ------
+    ValueError
+        Naming ``path`` when it cannot be read as plain tensors and containers, or lacks resume fields.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - UnpicklingError for foreign objects, many types for corrupt files
+        raise _invalid_resume(path, f"weights-only load failed: {_reason(exc)}") from None
+    if not isinstance(state, dict):
+        raise _invalid_resume(path, f"it holds a {type(state).__name__}, not a dict")
+    missing = [k for k in _RESUME_KEYS if k not in state]
+    if missing:
+        raise _invalid_resume(path, f"missing {', '.join(missing)}")
+    if not isinstance(state["identity"], dict):
+        raise _invalid_resume(path, "its 'identity' is not a dict")
+    return state
+
+
+def _restore(trainer: Trainer, order: torch.Generator, state: dict[str, Any], path: Path) -> None:
+    """Load the model, optimiser, scaler and RNG states of a resume state into ``trainer``/``order``."""
+    try:
+        trainer.net.load_state_dict(state["state_dict"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.scaler.load_state_dict(state["scaler"])
+        order.set_state(state["order"])
+        _set_rng_state(state["rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise _invalid_resume(path, _reason(exc)) from None
+
+
 def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     """Train ``config.method`` on ``config.dataset``'s training split; see the module docstring."""
     recipe = config.recipe()
@@ -250,13 +316,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
     order = torch.Generator().manual_seed(config.seed)
     start_epoch, best_iou, best_epoch, history = 0, -1.0, 0, []
     if config.resume and last.is_file():
-        state = torch.load(last, map_location="cpu", weights_only=False)
+        state = _load_resume_state(last)
         _check_resume(state, config, last)
-        trainer.net.load_state_dict(state["state_dict"])
-        trainer.optimizer.load_state_dict(state["optimizer"])
-        trainer.scaler.load_state_dict(state["scaler"])
-        order.set_state(state["order"])
-        _set_rng_state(state["rng"])
+        _restore(trainer, order, state, last)
         start_epoch, best_iou, best_epoch, history = (state["epoch"], state["best_iou"], state["best_epoch"],
                                                       state["history"])
         log(f"resuming {last} after epoch {start_epoch}")

@@ -188,8 +188,12 @@ class DeepDetector(Detector):
         return prepare_for_inference(net, self.device)
 
     def provenance(self) -> dict[str, Any]:
-        """Weights path and sha256, device and preprocessing, recorded in runs and cache keys."""
+        """Weights path and sha256, device and preprocessing (with the normalisation statistics of the
+        ``basicirstd_gray`` preset), recorded in runs and cache keys."""
         prov: dict[str, Any] = {"device": self.device.type, "preset": self.preset, "stride": self.stride}
+        stats = self._stats() if self.dataset is not None else None
+        if stats is not None:
+            prov["normalisation"] = {"mean": stats[0], "std": stats[1]}
         if self.weights_path is not None and self.weights_path.is_file():
             prov["weights"] = str(self.weights_path)
             prov["weights_sha256"] = sha256_file(self.weights_path)

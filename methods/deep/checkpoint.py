@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import _compat_pickle
 import pickle
+import struct
 import types
+import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,9 +25,16 @@ from torch import nn
 
 from methods.deep.mxnet_params import is_mxnet_params, read_params
 
-__all__ = ["CheckpointError", "LoadReport", "read_state_dict", "adapt_state_dict", "load_checkpoint",
-           "gluon_state_dict", "load_gluon_or_torch",
-           "load_state_dict_strict"]
+__all__ = [
+    "CheckpointError",
+    "LoadReport",
+    "adapt_state_dict",
+    "gluon_state_dict",
+    "load_checkpoint",
+    "load_gluon_or_torch",
+    "load_state_dict_strict",
+    "read_state_dict",
+]
 
 CONTAINER_KEYS = ("state_dict", "model_state", "model_state_dict", "net", "model", "state", "params")
 PREFIXES = ("module.", "model.")
@@ -144,14 +153,30 @@ def _extract(obj: Any, path: Path) -> dict[str, torch.Tensor]:
 
 
 def _sniff(path: Path) -> str:
-    head = path.read_bytes()[:8]
+    """What the file looks like, for error messages (never raises)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+        zip_ok = zipfile.is_zipfile(path)
+    except OSError as exc:
+        return f"a file that cannot be opened ({type(exc).__name__})"
+    if not head:
+        return "an empty file"
     if head.startswith(b"PK"):
-        return "a zip archive (torch.save format)"
+        return "a zip archive (torch.save format)" if zip_ok else "a truncated or corrupt zip archive"
     if head[:1] == b"\x80":
-        return f"a raw pickle stream (protocol {head[1]})"
+        return f"a raw pickle stream (protocol {head[1]})" if len(head) > 1 else "a truncated pickle stream"
     if head.startswith(b"\x89HDF"):
         return "an HDF5 file (Keras/TensorFlow weights?)"
+    if head.lstrip()[:1] in (b"{", b"["):
+        return f"JSON-like text starting with {head!r}"
     return f"unknown content starting with {head!r}"
+
+
+def _reason(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 200 characters), also for exceptions without a message."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
 def _torch_load(path: Path) -> Any:
@@ -187,19 +212,40 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        return _read(path)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every way a foreign file can fail becomes one CheckpointError
+        raise CheckpointError(f"{path}: cannot be read ({_reason(exc)}); found {_sniff(path)}. "
+                              f"Supported: {SUPPORTED}.") from None
+
+
+def _read(path: Path) -> dict[str, torch.Tensor]:
+    """:func:`read_state_dict` of an existing file; expected failures raise :class:`CheckpointError`."""
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty (0 bytes). Supported: {SUPPORTED}.")
     if is_mxnet_params(path):
         try:
             return OrderedDict((k, torch.from_numpy(v)) for k, v in read_params(path).items())
-        except ValueError as exc:
-            raise CheckpointError(f"{exc}. Supported: {SUPPORTED}.") from None
+        except (ValueError, struct.error) as exc:
+            message = str(exc) if str(path) in str(exc) else f"{path}: bad MXNet .params file ({_reason(exc)})"
+            raise CheckpointError(f"{message}. Supported: {SUPPORTED}.") from None
     try:
         obj = _torch_load(path)
-    except Exception as exc:  # torch raises many types for foreign files
-        raise CheckpointError(
-            f"{path}: cannot be read by torch.load ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-            f"found {_sniff(path)}. Supported: {SUPPORTED}."
-        ) from None
-    return _extract(obj, path)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for foreign files
+        raise CheckpointError(f"{path}: cannot be read by torch.load ({_reason(exc)}); found {_sniff(path)}. "
+                              f"Supported: {SUPPORTED}.") from None
+    return _tensors_only(_extract(obj, path), path)
+
+
+def _tensors_only(state: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
+    """``state`` if every value is a tensor, else a CheckpointError naming the first entry that is not."""
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{path}: entry {key!r} is {_describe(value)}, not a tensor. "
+                                  f"Supported: {SUPPORTED}.")
+    return state
 
 
 def adapt_state_dict(state: Mapping[str, torch.Tensor], net: nn.Module) -> dict[str, torch.Tensor]:
