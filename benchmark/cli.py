@@ -23,6 +23,7 @@ from benchmark.datasets import DEFAULT_MAX_PIXELS, DESCRIPTIONS, DatasetNotFound
 from benchmark.files import OutputError
 from benchmark.metrics import PROTOCOLS
 from benchmark.policies import POLICIES
+from benchmark.pool import PoolStartError
 from benchmark.record import FAILING, RunRecord
 from benchmark.report import FORMATS, write_reports
 from benchmark.runner import DEFAULT_TIMEOUT, RunConfig, RunError, run
@@ -328,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (UnknownMethodError, DatasetNotFoundError, RunError, KeyError, ValueError, TypeError,
-            FileNotFoundError, OutputError) as exc:
+            FileNotFoundError, OutputError, PoolStartError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"irbench: error: {message}", file=sys.stderr)
         return 2

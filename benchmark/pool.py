@@ -25,6 +25,11 @@ from typing import Any, Self
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 _PARENT_CHECK_SECONDS = 1.0
+_START_SECONDS = 120.0
+
+
+class PoolStartError(RuntimeError):
+    """A worker process died before it was ready (typically a script that starts a pool at import time)."""
 
 
 def _die_with_parent() -> None:
@@ -40,6 +45,7 @@ def _worker_main(conn: Connection, parent: int) -> None:
     or ``(False, message)``. Exits when the parent is gone or sends ``None``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
+    conn.send("ready")
     fn: Callable[[Any, Any], Any] | None = None
     context: Any = None
     while True:
@@ -95,6 +101,22 @@ class _Worker:
         self.context_id: int | None = None
         self.item: Any = None
         self.started = 0.0
+
+    def wait_ready(self) -> None:
+        """Block until the worker says it is ready; :class:`PoolStartError` if it dies first."""
+        ready = wait([self.conn, self.process.sentinel], timeout=_START_SECONDS)
+        if self.conn in ready:
+            try:
+                if self.conn.recv() == "ready":
+                    return
+            except (EOFError, OSError):
+                pass
+        self.process.join(timeout=5)
+        raise PoolStartError(
+            f"a worker process could not start ({describe_exit(self.process.exitcode)}). Workers are spawned "
+            "and import the main script: a script that calls irbench's run() must guard it with "
+            "`if __name__ == \"__main__\":`"
+        )
 
     def send(self, message: Any) -> bool:
         try:
@@ -158,8 +180,15 @@ class WorkerPool:
                 self._replace(worker)  # abandoned mid-task (error or generator closed): nothing half-done
 
     def _dispatch(self, fn: Callable[[Any, Any], Any], context: Any, token: int, queue: deque[Any]) -> None:
-        while len(self._workers) < min(self.n_workers, len(queue) + self._busy()):
-            self._workers.append(_Worker(self._ctx, self.threads))
+        new = [_Worker(self._ctx, self.threads)
+               for _ in range(min(self.n_workers, len(queue) + self._busy()) - len(self._workers))]
+        self._workers += new
+        for worker in new:
+            try:
+                worker.wait_ready()
+            except PoolStartError:
+                self.close()
+                raise
         for worker in self._workers:
             if not queue:
                 return

@@ -232,6 +232,10 @@ class _Run:
         self.record.cells.setdefault(method, {})[dataset.name] = cell
         if cell.status != OK:
             self.log(f"irbench: {method} on {dataset.name}: {cell.status}: {cell.reason}")
+        failed = [r for r in records if r.error]
+        if cell.ok and failed:
+            self.log(f"irbench: {method} on {dataset.name}: {len(failed)} image(s) failed, scored as empty "
+                     f"predictions; first ({failed[0].id}): {failed[0].error}")
         issues = self.record
         for r in records:
             if r.error:

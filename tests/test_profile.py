@@ -108,7 +108,10 @@ def test_bad_arguments_give_one_clear_line(tmp_path, capsys, argv, message):
 def test_run_folder_is_checked_before_any_timing(tmp_path, capsys):
     assert main(["profile", "--methods", "tophat", "--run", str(tmp_path)]) == 2
     assert f"{tmp_path}/run.json: no run record here" in capsys.readouterr().err
-    (tmp_path / "run.json").write_text(json.dumps({"datasets": [{"name": "synth"}]}))
+    from benchmark.record import RunRecord
+
+    RunRecord(created="", command=[], protocol={"name": "irbench", "description": ""}, split="test", data_root=None,
+              cache="", settings={}, environment={}, datasets=[{"name": "synth"}]).write(tmp_path / "run.json")
     assert main(["profile", "--methods", "tophat", "--run", str(tmp_path), "--dataset", "irstd1k"]) == 2
     assert "one of the run's datasets (synth), got 'irstd1k'" in capsys.readouterr().err
     assert not (tmp_path / "profile.json").exists()

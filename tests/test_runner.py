@@ -315,3 +315,13 @@ def test_figures_curves_and_qualitative_panel(tmp_path):
     for p in paths:
         with Image.open(p) as im:
             assert im.size[0] > 200 and np.asarray(im).std() > 0
+
+
+def test_an_unguarded_script_gets_a_clear_error_not_failed_cells(tmp_path):
+    script = tmp_path / "unguarded.py"
+    script.write_text("from benchmark.runner import RunConfig, run\n"
+                      f"run(RunConfig(methods=['tophat'], datasets=['synth'], jobs=1, out={str(tmp_path)!r}))\n")
+    proc = subprocess.run([sys.executable, str(script)], env={**os.environ, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode != 0 and "PoolStartError" in proc.stderr
+    assert 'must guard it with `if __name__ == "__main__":`' in proc.stderr
