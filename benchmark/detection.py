@@ -103,13 +103,12 @@ def probe_image() -> np.ndarray:
     return np.clip(image, 0, 255)
 
 
-def probe(job: DetectJob, _: object = None) -> str:
+def probe(job: DetectJob) -> None:
     """Run ``job``'s detector once on :func:`probe_image` so that its own parameter checks run before any
-    dataset image; return ``""`` or raise what the detector raised."""
+    dataset image; raises what the detector raised."""
     image = probe_image()
     score, _meta = detector_for(job).detect_with_meta(image)
     check_score(score, image.shape)
-    return ""
 
 
 def score_image(job: DetectJob, sample_id: str) -> ImageRecord:
@@ -128,11 +127,6 @@ def score_image(job: DetectJob, sample_id: str) -> ImageRecord:
     record.seconds, record.meta = time.perf_counter() - start, meta
     store.put(job.method, job.key, record.img_hash, Entry(score, record.seconds, meta))
     return record
-
-
-def score_chunk(job: DetectJob, ids: list[str]) -> list[ImageRecord]:
-    """:func:`score_image` over ``ids`` (the task of cluster backends)."""
-    return [score_image(job, i) for i in ids]
 
 
 def score_batched(job: DetectJob, ids: list[str], batch_size: int) -> list[ImageRecord]:

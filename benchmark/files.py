@@ -49,8 +49,10 @@ def dumps(value: Any, indent: int | None = None) -> str:
     return json.dumps(json_safe(value), indent=indent, allow_nan=False)
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+def write_bytes(path: Path, data: bytes, prefix: str | None = None) -> None:
+    """Write ``data`` to ``path`` through a flushed temporary file (``prefix``, default ``.<name>.``, and
+    ``.part``) renamed over it; the temporary file is removed when anything fails."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix or f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -66,7 +68,7 @@ def write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically; :class:`OutputError` names the path on failure."""
     path = Path(path)
     try:
-        _write_bytes(path, text.encode())
+        write_bytes(path, text.encode())
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path

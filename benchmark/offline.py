@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from benchmark.datasets import SampleError, get_dataset, read_mask
 from benchmark.datasets.folder import IMAGE_EXTENSIONS
@@ -26,27 +27,16 @@ class MissingPredictionsError(ValueError):
     """``strict=True`` and some predictions are missing, unreadable or wrongly sized."""
 
 
-def _open_prediction(path: Path) -> np.ndarray:
-    from PIL import Image
+_READ_ERRORS = (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError)
 
+
+def _open_prediction(path: Path) -> np.ndarray:
+    """A saved map as float32 in [0, 1]: 8-bit / 255, 16-bit / 65535, float as is; colour via luma. Raises
+    one of ``_READ_ERRORS`` for a file that is not a readable image."""
     with Image.open(path) as im:
         arr = np.asarray(im.convert("L") if im.mode in ("P", "1") else im)
     scale = 255.0 if arr.dtype == np.uint8 else 65535.0 if np.issubdtype(arr.dtype, np.integer) else 1.0
     return to_grey(arr) / np.float32(scale)
-
-
-def _read_errors() -> tuple[type[Exception], ...]:
-    from PIL import Image, UnidentifiedImageError
-
-    return UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError
-
-
-def read_prediction(path: Path) -> np.ndarray:
-    """A saved map as float32 in [0, 1]: 8-bit / 255, 16-bit / 65535, float as is; colour via luma."""
-    try:
-        return _open_prediction(path)
-    except _read_errors() as exc:
-        raise SampleError(f"{path}: cannot read prediction ({type(exc).__name__}: {exc})") from None
 
 
 def _listing(folder: Path) -> dict[str, Path]:
@@ -68,7 +58,7 @@ def _usable(path: Path, shape: tuple[int, ...]) -> tuple[np.ndarray | None, str 
     """``(prediction, None)`` if ``path`` holds a map of ``shape``, else ``(None, problem)``."""
     try:
         pred = _open_prediction(path)
-    except _read_errors() as exc:
+    except _READ_ERRORS as exc:
         return None, f"unreadable ({type(exc).__name__}: {exc})"
     if pred.shape != shape:
         return None, (f"size mismatch ({pred.shape[1]}x{pred.shape[0]}, ground truth "

@@ -136,7 +136,8 @@ def _probe_all(jobs: list[DetectJob], backend: Backend, timeout: float | None) -
 
 
 def _probe_task(_: None, job: DetectJob) -> tuple[str, str]:
-    return job.method, probe(job)
+    probe(job)
+    return job.method, ""
 
 
 def _detect(job: DetectJob, batched: bool, backend: Backend, timeout: float | None,
@@ -169,9 +170,9 @@ def _score_of(job: DetectJob, batched: bool, backend: Backend,
     def score_of(record: ImageRecord) -> np.ndarray:
         entry = store.get(job.method, job.key, record.img_hash, record.shape)
         if entry is None:
-            redo = (score_batched(job, [record.id], 1)[0] if batched else
-                    next(backend.map_unordered(score_image, job, [record.id],
-                                               lambda i, m: ImageRecord(id=i, error=m), timeout)))
+            [redo] = (score_batched(job, [record.id], 1) if batched else
+                      list(backend.map_unordered(score_image, job, [record.id],
+                                                 lambda i, m: ImageRecord(id=i, error=m), timeout)))
             entry = None if redo.error else store.get(job.method, job.key, record.img_hash, record.shape)
             if entry is None:
                 record.error = f"score map vanished from the store and could not be recomputed: {redo.error}"
@@ -208,7 +209,6 @@ class _Run:
 
     def __init__(self, config: RunConfig, protocol: Protocol, datasets: list[Dataset], store: ScoreStore,
                  run_dir: Path, log: Callable[[str], None]) -> None:
-        self.config, self.protocol, self.datasets, self.store = config, protocol, datasets, store
         self.run_dir, self.log = run_dir, log
         settings = {k: getattr(config, k) for k in ("policy", "on_error", "jobs", "backend", "scheduler",
                                                     "timeout", "max_pixels", "curves", "ci", "compare_paper")}
@@ -236,7 +236,7 @@ class _Run:
         if cell.ok and failed:
             self.log(f"irbench: {method} on {dataset.name}: {len(failed)} image(s) failed, scored as empty "
                      f"predictions; first ({failed[0].id}): {failed[0].error}")
-        issues = self.record
+        issues = self.record  # failures, skipped and warnings live on the record
         for r in records:
             if r.error:
                 issues.failures.append(ImageIssue(dataset.name, r.id, r.error, method))

@@ -17,7 +17,6 @@ import io
 import json
 import os
 import socket
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.files import json_safe
+from benchmark.files import json_safe, write_bytes
 
 
 def image_hash(image: np.ndarray) -> str:
@@ -122,16 +121,7 @@ class ScoreStore:
                   "seconds": entry.seconds, "meta": json_safe(entry.meta)}
         buffer = io.BytesIO()
         np.savez_compressed(buffer, score=score, header=np.frombuffer(json.dumps(header).encode(), np.uint8))
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX + _writer_tag(), suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buffer.getvalue())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_bytes(path, buffer.getvalue(), prefix=_TMP_PREFIX + _writer_tag())
         return path
 
     def sweep(self, method: str, key: str) -> int:

@@ -317,14 +317,14 @@ def test_a_full_disk_is_one_clear_error_and_keeps_the_previous_table(tmp_path, m
     assert main(args) == 0
     table = tmp_path / "out" / "r" / "table1.md"
     before = table.read_text()
-    real = benchmark.files._write_bytes
+    real = benchmark.files.write_bytes
 
-    def full(path, data):
+    def full(path, data, prefix=None):
         if path.name == "table1.md":
             raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, data)
+        real(path, data, prefix)
 
-    monkeypatch.setattr(benchmark.files, "_write_bytes", full)
+    monkeypatch.setattr(benchmark.files, "write_bytes", full)
     assert main([*args, "--overwrite"]) == 2
     err = capsys.readouterr().err
     assert f"cannot write {table}: No space left on device" in err and "Traceback" not in err

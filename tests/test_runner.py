@@ -220,12 +220,7 @@ def test_kill_9_of_the_main_process_three_times_then_resume(tmp_path):
         rng, counts = np.random.default_rng(), []
         for _ in range(3):  # kill -9 at random moments
             target = (counts[-1] if counts else 0) + int(rng.integers(3, 12))
-            proc = _start(script, tmp_path, "killed", cache)
-            deadline = time.time() + 60
-            while time.time() < deadline and _entries(cache) < target:
-                time.sleep(0.01)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            proc = _kill_at(script, tmp_path, cache, target)
             killed = time.time()
             workers = {int(p) for p in pids.read_text().split()} - {proc.pid}
             while time.time() < killed + 5 and not all(_gone(p) for p in workers):
@@ -246,6 +241,17 @@ def test_kill_9_of_the_main_process_three_times_then_resume(tmp_path):
     assert _entries(cache) == 50 and not list(cache.rglob(".tmp-*"))
 
 
+def _kill_at(script, tmp_path, cache, target):
+    """Start the run "killed", ``kill -9`` it once ``target`` entries are cached (or after 60 s); the process."""
+    proc = _start(script, tmp_path, "killed", cache)
+    deadline = time.time() + 60
+    while time.time() < deadline and _entries(cache) < target:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return proc
+
+
 def _start(script, tmp_path, name, cache):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, str(script), str(tmp_path), name, str(cache)], env=env,
@@ -262,12 +268,7 @@ def test_repeatedly_killed_run_finishes_with_the_uninterrupted_table(tmp_path):
     cache = tmp_path / "cache"
     counts = []
     for target in (8, 25):  # kill -9 twice, at different points
-        proc = _start(script, tmp_path, "killed", cache)
-        deadline = time.time() + 60
-        while time.time() < deadline and _entries(cache) < target:
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        _kill_at(script, tmp_path, cache, target)
         counts.append(_entries(cache))
     assert 8 <= counts[0] <= counts[1] < 50
     assert _start(script, tmp_path, "resumed", cache).wait() == 0

@@ -43,6 +43,7 @@ from benchmark.training.recipes import (
     training_loss,
 )
 from methods.deep.base import DeepDetector, resolve_device
+from methods.deep.checkpoint import error_summary
 from methods.deep.losses import LossFn, get_loss
 from methods.deep.presets import basicirstd_stats, preprocess
 
@@ -252,12 +253,6 @@ def _check_resume(state: dict[str, Any], config: TrainConfig, path: Path) -> Non
         raise ValueError(f"{path}: cannot resume a different run ({'; '.join(diff)})")
 
 
-def _reason(exc: BaseException) -> str:
-    """``Type: first line of the message`` (at most 200 characters)."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
-
-
 def _invalid_resume(path: Path, reason: str) -> ValueError:
     """The error for a ``last.pth`` that is not a resume state this module wrote."""
     return ValueError(f"{path} is not a valid irbench resume state ({reason}); delete it or train without --resume")
@@ -274,7 +269,7 @@ def _load_resume_state(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - UnpicklingError for foreign objects, many types for corrupt files
-        raise _invalid_resume(path, f"weights-only load failed: {_reason(exc)}") from None
+        raise _invalid_resume(path, f"weights-only load failed: {error_summary(exc)}") from None
     if not isinstance(state, dict):
         raise _invalid_resume(path, f"it holds a {type(state).__name__}, not a dict")
     missing = [k for k in _RESUME_KEYS if k not in state]
@@ -294,7 +289,7 @@ def _restore(trainer: Trainer, order: torch.Generator, state: dict[str, Any], pa
         order.set_state(state["order"])
         _set_rng_state(state["rng"])
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
-        raise _invalid_resume(path, _reason(exc)) from None
+        raise _invalid_resume(path, error_summary(exc)) from None
 
 
 def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:

@@ -29,6 +29,7 @@ __all__ = [
     "CheckpointError",
     "LoadReport",
     "adapt_state_dict",
+    "error_summary",
     "gluon_state_dict",
     "load_checkpoint",
     "load_gluon_or_torch",
@@ -173,7 +174,7 @@ def _sniff(path: Path) -> str:
     return f"unknown content starting with {head!r}"
 
 
-def _reason(exc: BaseException) -> str:
+def error_summary(exc: BaseException) -> str:
     """``Type: first line of the message`` (at most 200 characters), also for exceptions without a message."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
@@ -217,7 +218,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     except CheckpointError:
         raise
     except Exception as exc:  # noqa: BLE001 - every way a foreign file can fail becomes one CheckpointError
-        raise CheckpointError(f"{path}: cannot be read ({_reason(exc)}); found {_sniff(path)}. "
+        raise CheckpointError(f"{path}: cannot be read ({error_summary(exc)}); found {_sniff(path)}. "
                               f"Supported: {SUPPORTED}.") from None
 
 
@@ -229,12 +230,12 @@ def _read(path: Path) -> dict[str, torch.Tensor]:
         try:
             return OrderedDict((k, torch.from_numpy(v)) for k, v in read_params(path).items())
         except (ValueError, struct.error) as exc:
-            message = str(exc) if str(path) in str(exc) else f"{path}: bad MXNet .params file ({_reason(exc)})"
+            message = str(exc) if str(path) in str(exc) else f"{path}: bad MXNet .params file ({error_summary(exc)})"
             raise CheckpointError(f"{message}. Supported: {SUPPORTED}.") from None
     try:
         obj = _torch_load(path)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for foreign files
-        raise CheckpointError(f"{path}: cannot be read by torch.load ({_reason(exc)}); found {_sniff(path)}. "
+        raise CheckpointError(f"{path}: cannot be read by torch.load ({error_summary(exc)}); found {_sniff(path)}. "
                               f"Supported: {SUPPORTED}.") from None
     return _tensors_only(_extract(obj, path), path)
 
