@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from benchmark.pool import WorkerPool
+from methods.names import Registry
 
 Task = Callable[[Any, Any], Any]
 Failure = Callable[[Any, str], Any]
@@ -119,12 +120,18 @@ class DaskBackend(Backend):
             self._cluster.close()
 
 
+def _local(jobs: int, scheduler: str | None) -> Backend:
+    if scheduler:
+        raise ValueError("--scheduler is only used with --backend dask")
+    return LocalBackend(jobs)
+
+
+BACKENDS: Registry[Callable[[int, str | None], Backend]] = Registry("backend")
+BACKENDS.add("local", _local)
+BACKENDS.add("dask", lambda jobs, scheduler: DaskBackend(scheduler, jobs))
+
+
 def make_backend(name: str, jobs: int = -1, scheduler: str | None = None) -> Backend:
-    """``local`` (default) or ``dask``; unknown names raise ``ValueError``."""
-    if name == "local":
-        if scheduler:
-            raise ValueError("--scheduler is only used with --backend dask")
-        return LocalBackend(jobs)
-    if name == "dask":
-        return DaskBackend(scheduler, jobs)
-    raise ValueError(f"Unknown backend {name!r}. Available: local, dask")
+    """The backend ``name`` of :data:`BACKENDS` (``local``, the default, or ``dask``); unknown names raise
+    :class:`~methods.names.UnknownNameError` (a ``ValueError``)."""
+    return BACKENDS[name](jobs, scheduler)

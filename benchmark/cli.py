@@ -107,8 +107,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name, protocol in PROTOCOLS.items():
             print(f"{name:12s} {protocol.description}")
     else:
-        for name, text in POLICIES.items():
-            print(f"{name:12s} {text}")
+        for form, text in POLICIES.values():
+            print(f"{form:12s} {text}")
     return 0
 
 
@@ -161,7 +161,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from benchmark.training.tables import ReproduceConfig, reproduce
+    from benchmark.reproduce import ReproduceConfig, reproduce
 
     config = ReproduceConfig(table=args.table, dataset=args.dataset, data_root=args.data_root, epochs=args.epochs,
                              limit=args.limit, crop=args.crop, base=args.base, batch=args.batch,

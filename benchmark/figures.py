@@ -3,7 +3,9 @@ the run folder holds a ``profile.json`` (``irbench profile --run``), a Fig. 1-st
 
 The qualitative panel shows chosen test images, one column per method, with detections framed as in the
 MSHNet paper: correct detections in red, missed targets in blue, false alarms in yellow, and a close-up of
-the first target in the image's corner.
+the first target in the image's corner. Every panel is at the protocol's evaluation resolution and shows what
+the metrics counted: the predictions come from :func:`benchmark.evaluation.score_maps`, the boxes from
+:func:`benchmark.metrics.match_components`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+from scipy import ndimage
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -21,10 +24,10 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
 
-from benchmark.datasets import display_name, get_dataset  # noqa: E402
-from benchmark.metrics import get_protocol  # noqa: E402
-from benchmark.metrics.components import components, distances, match  # noqa: E402
-from benchmark.policies import parse_policy  # noqa: E402
+from benchmark.datasets import Dataset, SampleError, display_name, get_dataset  # noqa: E402
+from benchmark.evaluation import score_maps  # noqa: E402
+from benchmark.metrics import Matching, get_protocol, match_components  # noqa: E402
+from benchmark.metrics.components import components  # noqa: E402
 from benchmark.record import RunRecord  # noqa: E402
 from benchmark.store import ScoreStore, image_hash  # noqa: E402
 
@@ -62,57 +65,67 @@ def plot_curves(run_dir: Path, run: RunRecord) -> list[Path]:
     return written
 
 
-def _boxes(pred: np.ndarray, gt: np.ndarray, protocol: str) -> list[tuple[str, tuple[int, int, int, int]]]:
+def _boxes(matching: Matching) -> list[tuple[str, tuple[int, int, int, int]]]:
     """(kind, (row0, col0, row1, col1)) for correct, missed and false-alarm components."""
-    proto = get_protocol(protocol)
-    g, p = components(gt), components(pred)
-    pairs = match(distances(g, p), proto.distance, proto.matcher)
-    matched_gt, matched_pred = set(pairs[:, 0].tolist()), set(pairs[:, 1].tolist())
-    out = []
-    for comp, index, kind in ([(g, i, "correct" if i in matched_gt else "missed") for i in range(g.n)]
-                              + [(p, j, "false alarm") for j in range(p.n) if j not in matched_pred]):
-        rows, cols = np.nonzero(comp.labels == index + 1)
-        out.append((kind, (rows.min(), cols.min(), rows.max() + 1, cols.max() + 1)))
-    return out
+    gt_boxes, pred_boxes = ndimage.find_objects(matching.gt.labels), ndimage.find_objects(matching.pred.labels)
+    kinds = ([(gt_boxes[i], "correct" if hit else "missed") for i, hit in enumerate(matching.matched_gt)]
+             + [(pred_boxes[j], "false alarm") for j in np.flatnonzero(matching.false_alarm)])
+    return [(kind, (rows.start, cols.start, rows.stop, cols.stop)) for (rows, cols), kind in kinds]
+
+
+def _chosen(ds: Dataset, n_images: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(id, image, native gt)`` of the first ``n_images`` usable images with targets."""
+    chosen = []
+    for sample in ds.ids:
+        if len(chosen) == n_images:
+            break
+        try:
+            gt = ds.load_mask(sample)
+            if gt.any():
+                chosen.append((sample, ds.load_image(sample), gt))
+        except SampleError:
+            continue
+    return chosen
 
 
 def plot_qualitative(run_dir: Path, run: RunRecord, dataset: str, n_images: int = 4) -> Path:
     """``qualitative_<dataset>.png``: the first ``n_images`` images with targets, one column per method,
-    each binarised by the policy its cell applied (a ``sweep`` cell by its fitted threshold)."""
+    each binarised by the policy its cell applied (a ``sweep`` cell by its fitted threshold), at the
+    protocol's resolution."""
     ds = get_dataset(dataset, run.data_root, run.split)
+    proto = get_protocol(run.protocol["name"])
     store = ScoreStore(run.cache)
     cells = run.ok_cells(dataset)
-    chosen = []
-    for sample in ds.ids:
-        image, gt = ds.load(sample)
-        if gt.any():
-            chosen.append((sample, image, gt))
-        if len(chosen) == n_images:
-            break
+    chosen = _chosen(ds, n_images)
     fig, axes = plt.subplots(len(chosen), len(cells) + 1, figsize=(2.2 * (len(cells) + 1), 2.2 * len(chosen)),
                              dpi=120, squeeze=False)
-    for r, (sample, image, gt) in enumerate(chosen):
-        axes[r, 0].imshow(image, cmap="gray")
-        axes[r, 0].set_ylabel(sample, fontsize=7)
-        _inset(axes[r, 0], image, gt)
-        for c, (m, cell) in enumerate(cells, start=1):
+    for c, (m, cell) in enumerate(cells, start=1):
+        samples = []
+        for sample, image, gt in chosen:
             entry = store.get(m.name, cell.store_key, image_hash(image), image.shape)  # type: ignore[arg-type]
-            score = entry.score if entry is not None else np.zeros_like(image)
-            pred = parse_policy(cell.policy.rule).binarise(score)  # type: ignore[union-attr]
+            samples.append((sample, entry.score if entry is not None else None, gt))
+        counted = score_maps(samples, proto, cell.policy.rule, keep=True).predictions  # type: ignore[union-attr]
+        for r, (sample, _, _) in enumerate(chosen):
+            pred, gt = counted[sample]
             ax = axes[r, c]
             ax.imshow(pred, cmap="gray", vmin=0, vmax=1)
-            for kind, (r0, c0, r1, c1) in _boxes(pred, gt, run.protocol["name"]):
+            for kind, (r0, c0, r1, c1) in _boxes(match_components(pred, gt, proto)):
                 ax.add_patch(Rectangle((c0 - 2.5, r0 - 2.5), c1 - c0 + 4, r1 - r0 + 4, fill=False,
                                        edgecolor=COLOURS[kind], linewidth=1))
             _inset(ax, pred.astype(np.float32), gt)
             if r == 0:
                 ax.set_title(m.display, fontsize=8)
+    for r, (sample, image, native) in enumerate(chosen):
+        image, gt = proto.prepare(image, native)
+        axes[r, 0].imshow(image, cmap="gray")
+        axes[r, 0].set_ylabel(sample, fontsize=7)
+        _inset(axes[r, 0], image, gt)
     axes[0, 0].set_title("Input", fontsize=8)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.text(0.01, 0.005, "red: correct, blue: missed, yellow: false alarm; inset: close-up of the first target",
-             fontsize=7)
+    fig.text(0.01, 0.005, "red: correct, blue: missed, yellow: false alarm; inset: close-up of the first target"
+             f"; at the {proto.name} evaluation resolution", fontsize=7)
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     path = run_dir / f"qualitative_{dataset}.png"
     fig.savefig(path)
@@ -230,7 +243,8 @@ def plot_fig1(run_dir: Path, run: RunRecord, profile: dict[str, Any], dataset: s
     device = sorted({m["device"] for m in profile["methods"]})
     missing = [m["display"] for m in profile["methods"] if m["display"] not in {p["label"] for p in points}]
     note = (f"circle area = FLOPs (thop MACs) at {size}x{size}; speed: {'/'.join(device)}, "
-            f"{profile['threads']} torch thread(s), median of {profile['repeats']}; IoU: protocol {run.protocol['name']}")
+            f"{profile['threads']} torch thread(s), median of {profile['repeats']}; "
+            f"IoU: protocol {run.protocol['name']}")
     if missing:
         note += f"; not in this run: {', '.join(missing)}"
     fig.text(0.01, 0.01, note, fontsize=6, wrap=True)

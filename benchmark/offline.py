@@ -9,7 +9,7 @@ ground truth is unusable are left out and listed under ``skipped``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from benchmark.datasets import SampleError, get_dataset, read_mask
 from benchmark.datasets.folder import IMAGE_EXTENSIONS
 from benchmark.datasets.imageio import to_grey
-from benchmark.metrics import DetectionMetrics, get_protocol
+from benchmark.evaluation import Sample, score_maps
 from benchmark.policies import parse_policy
 
 
@@ -71,7 +71,7 @@ def _ground_truth(dataset: str | None, data_root: str | None, split: str,
     """``(id, loader)`` pairs, where ``loader()`` returns the bool mask."""
     if dataset:
         ds = get_dataset(dataset, data_root, split)
-        return [(i, lambda i=i: ds.load(i)[1]) for i in ds.ids]
+        return [(i, lambda i=i: ds.load_mask(i)) for i in ds.ids]
     folder = Path(gt_dir or "")
     if not folder.is_dir():
         raise FileNotFoundError(f"--gt-dir {folder}: not a folder")
@@ -99,27 +99,27 @@ def evaluate_predictions(pred_dir: str, dataset: str | None = None, data_root: s
     folder = Path(pred_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"--pred-dir {folder}: not a folder")
-    proto, pol = get_protocol(protocol), parse_policy(policy)
+    pol = parse_policy(policy)
     if pol.needs_fit:
         raise ValueError("the sweep policy is not available for saved predictions; use fixed:T or minmax:T")
     files = _listing(folder)
-    acc = DetectionMetrics(proto)
     skipped: list[dict[str, Any]] = []
     missing: list[dict[str, Any]] = []
-    for sample_id, load_gt in _ground_truth(dataset, data_root, split, gt_dir):
-        try:
-            gt = load_gt()
-        except SampleError as exc:
-            skipped.append({"id": sample_id, "error": str(exc)})
-            continue
-        path = _find(files, sample_id)
-        pred, problem = _usable(path, gt.shape) if path is not None else (None, "missing")
-        if problem is not None:
-            missing.append({"id": sample_id, "path": str(path or folder / f"{sample_id}.png"), "error": problem})
-            pred = np.zeros(gt.shape, np.float32)
-        score, gt = proto.prepare(pred, gt)
-        acc.update(np.zeros(gt.shape, bool) if problem else pol.binarise(score), gt)
-    metrics = acc.compute()
+
+    def samples() -> Iterator[Sample]:
+        for sample_id, load_gt in _ground_truth(dataset, data_root, split, gt_dir):
+            try:
+                gt = load_gt()
+            except SampleError as exc:
+                skipped.append({"id": sample_id, "error": str(exc)})
+                continue
+            path = _find(files, sample_id)
+            pred, problem = _usable(path, gt.shape) if path is not None else (None, "missing")
+            if problem is not None:
+                missing.append({"id": sample_id, "path": str(path or folder / f"{sample_id}.png"), "error": problem})
+            yield sample_id, pred, gt
+
+    metrics = score_maps(samples(), protocol, pol).metrics
     if strict and missing:
         raise MissingPredictionsError(f"{len(missing)} of {metrics['n_images']} predictions missing, unreadable or "
                                       f"wrongly sized (--strict, nothing scored): {format_missing(missing, 5)}")

@@ -18,15 +18,19 @@ from typing import Any
 import numpy as np
 
 from benchmark.record import PolicyRecord
+from methods.names import Registry
 
-POLICIES = {
-    "fixed:T": "score > T (for probabilities; default T=0.5)",
-    "minmax:T": "per-image min-max normalise to [0,1], then > T (default T=0.5)",
-    "adaptive": "score > max(0.7*max, mean + 0.5*std) per image (DNANet rule)",
-    "meanstd:K": "score > mean + K*std per image",
-    "sweep": "best dataset IoU over 256 thresholds on min-max maps (optimistic: tuned on the test data)",
-}
-KINDS = ("fixed", "minmax", "adaptive", "meanstd", "sweep")
+POLICIES: Registry[tuple[str, str]] = Registry("policy")  # kind -> (form, description)
+for _kind, _form, _text in (
+    ("fixed", "fixed:T", "score > T (for probabilities; default T=0.5)"),
+    ("minmax", "minmax:T", "per-image min-max normalise to [0,1], then > T (default T=0.5)"),
+    ("adaptive", "adaptive", "score > max(0.7*max, mean + 0.5*std) per image (DNANet rule)"),
+    ("meanstd", "meanstd:K", "score > mean + K*std per image"),
+    ("sweep", "sweep", "best dataset IoU over 256 thresholds on min-max maps (optimistic: tuned on the test data)"),
+):
+    POLICIES.add(_kind, (_form, _text))
+POLICIES.hint = lambda: f" (forms: {', '.join(form for form, _ in POLICIES.values())})"
+KINDS = tuple(POLICIES)
 SWEEP_BINS = 256
 
 
@@ -196,7 +200,7 @@ def parse_policy(text: str) -> Policy:
     if not isinstance(text, str):
         raise ValueError(f"policy must be a string, got {text!r}")
     kind, sep, arg = text.strip().lower().partition(":")
-    forms = ", ".join(POLICIES)
+    forms = ", ".join(form for form, _ in POLICIES.values())
     if kind in ("sweep", "adaptive"):
         if sep:
             raise ValueError(f"Policy {text!r}: {kind} takes no parameter (valid forms: {forms})")
@@ -213,4 +217,4 @@ def parse_policy(text: str) -> Policy:
         if kind != "meanstd" and not 0.0 <= value < 1.0:
             raise ValueError(f"Policy {text!r}: the threshold must lie in [0, 1), got {value:g}")
         return Policy(kind, value)
-    raise ValueError(f"Unknown policy {text!r}. Valid forms: {forms}")
+    raise POLICIES.unknown(text)

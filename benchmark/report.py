@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,16 +17,12 @@ from benchmark.datasets import display_name
 from benchmark.files import dumps, write_text
 from benchmark.metrics import BUCKETS
 from benchmark.record import OK, Cell, MethodEntry, RunRecord
+from benchmark.reference import PAPER_SCALE, load_paper, paper_units
 from benchmark.render import Table, fmt, to_latex, to_markdown
 
 FORMATS = ("md", "tex", "csv", "json")
-REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference" / "mshnet_cvpr2024.json"
-METRICS = (("iou", "IoU(%) ↑", 100.0, max), ("pd", "Pd(%) ↑", 100.0, max), ("fa", "Fa(1e-6) ↓", 1e6, min))
-
-
-def load_reference() -> dict[str, Any]:
-    """The MSHNet paper's Table 1 and Table 2 values (paper units) as shipped in ``results/reference``."""
-    return json.loads(REFERENCE.read_text())
+METRICS = (("iou", "IoU(%) ↑", PAPER_SCALE["iou"], max), ("pd", "Pd(%) ↑", PAPER_SCALE["pd"], max),
+           ("fa", "Fa(1e-6) ↓", PAPER_SCALE["fa"], min))
 
 
 def _value(cell: Cell | None, key: str, scale: float) -> float | None:
@@ -133,7 +128,7 @@ def _metric_rows(run: RunRecord, cells_of: Any, ref: dict[str, Any] | None,
 
 def table1(run: RunRecord) -> Table:
     """Table 1: methods grouped by family, IoU/Pd/Fa per dataset side by side."""
-    ref = load_reference()["table1"] if run.compare_paper else None
+    ref = load_paper()["table1"] if run.compare_paper else None
     shown: set[str] = set()
 
     def lead(m: MethodEntry) -> list[str]:
@@ -156,7 +151,7 @@ def table1(run: RunRecord) -> Table:
 
 def table2(run: RunRecord) -> Table:
     """Table 2: per target-scale bucket (rows: bucket x method), IoU/Pd/Fa and target counts per dataset."""
-    ref = load_reference()["table2"] if run.compare_paper else None
+    ref = load_paper()["table2"] if run.compare_paper else None
     rows: list[list[str]] = []
     bold: list[list[bool]] = []
     rules = []
@@ -213,15 +208,14 @@ def _csv(run: RunRecord, with_scales: bool) -> str:
                 continue
             met, policy = cell.metrics, cell.policy.name  # type: ignore[union-attr]
             if not with_scales:
-                writer.writerow(base + ["all", "ok", met["protocol"], policy, met["iou"] * 100,
-                                        met["pd"] * 100, met["fa"] * 1e6, met["niou"] * 100,
-                                        met["precision"] * 100, met["f1"] * 100, met["n_images"],
+                scaled = paper_units(met, ("iou", "pd", "fa", "niou", "precision", "f1")).values()
+                writer.writerow(base + ["all", "ok", met["protocol"], policy, *scaled, met["n_images"],
                                         met["n_targets"]])
                 continue
             for b in BUCKETS:
                 s = met["scales"][b]
-                writer.writerow(base + [b, "ok", met["protocol"], policy, s["iou"] * 100, s["pd"] * 100,
-                                        s["fa"] * 1e6, "", "", "", s["n_images"], s["n_targets"]])
+                writer.writerow(base + [b, "ok", met["protocol"], policy, *paper_units(s).values(), "", "", "",
+                                        s["n_images"], s["n_targets"]])
     return buffer.getvalue()
 
 

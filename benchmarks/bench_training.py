@@ -26,7 +26,7 @@ import torch
 
 from benchmark.training.data import Augment, TrainingData
 from benchmark.training.loop import Trainer
-from benchmark.training.recipes import get_recipe, training_loss
+from benchmark.training.recipes import get_recipe
 
 
 def _images_per_s(steps_by_name: dict[str, Callable[[], object]], steps: int, repeats: int,
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     def plain_step() -> float:
         net.train()
         opt.zero_grad()
-        loss = training_loss(args.method, plain.det, net, x, y, plain.loss_fn, False, recipe.scales)
+        loss = plain.det.training_loss(net, x, y, plain.loss_fn, False, recipe)
         loss.backward()
         opt.step()
         return loss.item()

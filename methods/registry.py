@@ -20,11 +20,14 @@ import inspect
 import pkgutil
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+
+from methods.names import Registry, UnknownNameError
 
 __all__ = [
     "Detector",
@@ -51,17 +54,25 @@ FAMILIES = {  # family key -> Table 1 "Description" label, in table order
 }
 ENTRY_POINT_GROUP = "irbench.methods"
 
-_REGISTRY: dict[str, "MethodSpec"] = {}  # canonical name -> spec
-_ALIASES: dict[str, str] = {}  # alias -> canonical name
 _loaded = False  # whether built-in modules and entry points were imported
 _IMPORT_ERRORS: dict[str, str] = {}  # module or entry point -> why it could not be imported
 
 
-class UnknownMethodError(KeyError):
+class UnknownMethodError(UnknownNameError):
     """A method name or pattern that matches nothing in the registry."""
 
-    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
-        return str(self.args[0])
+
+def _import_hint() -> str:
+    if not _IMPORT_ERRORS:
+        return ""
+    return ". Not importable: " + "; ".join(f"{k} ({v})" for k, v in _IMPORT_ERRORS.items())
+
+
+def _natural_key(text: str) -> list[Any]:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+METHODS: Registry[MethodSpec] = Registry("method", UnknownMethodError, hint=_import_hint, order=_natural_key)
 
 
 class MissingWeightsError(RuntimeError):
@@ -81,9 +92,15 @@ class Detector:
     """
 
     batched: bool = True
+    name: str = ""  # the registered name, set by :func:`create`
 
     def __init__(self, **params: Any) -> None:
         self.params = params
+
+    @property
+    def batch_size(self) -> int:
+        """Images this detector prefers per :meth:`detect_batch` call (its ``batch_size`` parameter, else 1)."""
+        return int(self.params.get("batch_size", 1))
 
     def detect_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """Map a list of float32 HxW images (0-255 scale) to float32 HxW score maps."""
@@ -217,14 +234,15 @@ def register(
             display=display,
         )
         for key in (name, *aliases):
-            existing = _REGISTRY.get(key) or _REGISTRY.get(_ALIASES.get(key, ""))
+            existing = METHODS.get(key)
             if existing is not None and existing.origin != spec.origin:
                 raise ValueError(
                     f"Method {key!r} is already registered (existing={existing.origin}, new={spec.origin})"
                 )
-        _REGISTRY[name] = spec
-        for alias in aliases:
-            _ALIASES[alias] = name
+        if name in METHODS:  # the same module imported again
+            METHODS.replace(name, spec)
+        else:
+            METHODS.add(name, spec, tuple(aliases))
         return target
 
     return decorator
@@ -253,25 +271,10 @@ def _try_import(what: str, load: Callable[[], Any]) -> None:
         warnings.warn(f"irbench: could not import {what}: {exc}", stacklevel=3)
 
 
-def _available() -> str:
-    text = ", ".join(sorted(_REGISTRY, key=_natural_key))
-    if _IMPORT_ERRORS:
-        text += ". Not importable: " + "; ".join(f"{k} ({v})" for k, v in _IMPORT_ERRORS.items())
-    return text
-
-
-def _natural_key(text: str) -> list[Any]:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
-
-
 def get_spec(name: str) -> MethodSpec:
     """Return the :class:`MethodSpec` of ``name`` (or an alias); unknown names list what exists."""
     _load_all()
-    key = name.strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in _REGISTRY:
-        raise UnknownMethodError(f"Unknown method '{name}'. Available: {_available()}")
-    return _REGISTRY[key]
+    return METHODS[name]
 
 
 def create(name: str, **params: Any) -> Detector:
@@ -294,9 +297,9 @@ def create(name: str, **params: Any) -> Detector:
             f"Accepted: {', '.join(sorted(spec.defaults)) or '(none)'}"
         )
     resolved = {**spec.defaults, **params}
-    if inspect.isclass(spec.target):
-        return spec.target(**resolved)
-    return FunctionDetector(spec.target, **resolved)
+    det = spec.target(**resolved) if inspect.isclass(spec.target) else FunctionDetector(spec.target, **resolved)
+    det.name = spec.name
+    return det
 
 
 def list_methods(pattern: str = "*") -> list[str]:
@@ -304,20 +307,20 @@ def list_methods(pattern: str = "*") -> list[str]:
     _load_all()
     pat = pattern.strip().lower()
     if pat in ("all", "*"):
-        names = list(_REGISTRY)
+        names = list(METHODS)
     elif pat in KINDS:
-        names = [n for n, s in _REGISTRY.items() if s.kind == pat]
-    elif pat in {s.family for s in _REGISTRY.values()}:
-        names = [n for n, s in _REGISTRY.items() if s.family == pat]
-    elif pat in _ALIASES:
-        names = [_ALIASES[pat]]
+        names = [n for n, s in METHODS.items() if s.kind == pat]
+    elif pat in {s.family for s in METHODS.values()}:
+        names = [n for n, s in METHODS.items() if s.family == pat]
+    elif pat in METHODS.aliases:
+        names = [METHODS.aliases[pat]]
     else:
-        names = fnmatch.filter(list(_REGISTRY), pat)
+        names = fnmatch.filter(list(METHODS), pat)
     return sorted(names, key=_table_order)
 
 
 def _table_order(name: str) -> tuple[int, int, list[Any]]:
-    spec = _REGISTRY[name]
+    spec = METHODS[name]
     families = list(FAMILIES)
     fam = families.index(spec.family) if spec.family in families else len(families)
     return (KINDS.index(spec.kind), fam, _natural_key(name))
@@ -333,7 +336,7 @@ def resolve_methods(patterns: str | list[str]) -> list[str]:
     for item in (i.strip() for i in items if i.strip()):
         found = list_methods(item)
         if not found:
-            raise UnknownMethodError(f"Unknown method '{item}'. Available: {_available()}")
+            raise METHODS.unknown(item)
         names.extend(n for n in found if n not in names)
     _load_all()
     return sorted(names, key=_table_order)

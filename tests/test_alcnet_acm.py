@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import re
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks import reproduce_official_sirst as repro
 from methods.deep.acm import ASKCResUNet
 from methods.deep.alcnet import MPCMResNetFPN, multiscale_patch_contrast, patch_contrast
 from methods.deep.basicirstd_acm import BasicIRSTDACMNet, BasicIRSTDALCNet
@@ -152,10 +152,6 @@ def test_missing_weights_hint_and_default_location(tmp_path: Path, monkeypatch: 
     score = det.detect(np.random.default_rng(0).uniform(0, 255, (30, 42)).astype(np.float32))
     assert score.shape == (30, 42) and 0 <= score.min() and score.max() <= 1
 
-_REPRO = Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce_official_sirst.py"
-_spec = importlib.util.spec_from_file_location("reproduce_official_sirst", _REPRO)
-repro = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(repro)
 
 
 def test_rollover_epochs_follow_gluon_semantics() -> None:

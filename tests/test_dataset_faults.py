@@ -23,7 +23,7 @@ from benchmark.datasets import (
     read_image,
     read_mask,
 )
-from benchmark.datasets.imageio import load_pair
+from benchmark.datasets.imageio import image_shape
 
 
 def save(path: Path, array: np.ndarray) -> Path:
@@ -187,9 +187,11 @@ def test_cap_rejects_above_and_accepts_at_or_below(tmp_path):
         read_image(path, max_pixels=100)
     with pytest.raises(SampleError, match=r"x\.png: mask is 20x20 .* cap of 399 "):
         read_mask(path, max_pixels=399)
+    with pytest.raises(SampleError, match=r"x\.png: image is 20x20 .* cap of 399 "):
+        image_shape(path, max_pixels=399)
     for cap in (400, 1000, None, 0):
-        assert read_image(path, max_pixels=cap).shape == (20, 20)
-        assert load_pair(path, path, max_pixels=cap)[1].shape == (20, 20)
+        assert read_image(path, max_pixels=cap).shape == (20, 20) == image_shape(path, max_pixels=cap)
+        assert read_mask(path, max_pixels=cap).shape == (20, 20)
 
 
 def test_dataset_passes_its_cap_to_every_read(tmp_path):

@@ -98,8 +98,10 @@ def test_real_layouts_and_the_sirst_size_mismatch(shared_data):
     assert len(get_dataset("nudt-sirst", shared_data)) == 664
     sirst = get_dataset("sirst", shared_data, "trainvaltest")
     assert len(sirst) == 427
-    with pytest.raises(SampleError, match="Misc_111.png is 325x220.*592x400"):
-        sirst.load("Misc_111")
+    for load in (sirst.load, sirst.load_mask):  # the mask alone is refused too: its image has another size
+        with pytest.raises(SampleError, match="Misc_111.png is 325x220.*592x400"):
+            load("Misc_111")
+    assert sirst.load_mask("Misc_110").shape == sirst.load_image("Misc_110").shape
 
 
 def test_synth_is_deterministic_and_covers_every_scale_bucket():

@@ -1,18 +1,12 @@
 """Max-Median, WSLCM and TLLCM on hand-built images, against per-pixel loop formulations."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from benchmarks import bench_local_contrast as bench
 from methods import create, get_spec
 
 METHODS = ("maxmedian", "wslcm", "tllcm")
-_BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_local_contrast.py"
-_spec = importlib.util.spec_from_file_location("bench_local_contrast", _BENCH)
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
 
 
 def scene(background: str, shape=(72, 80), centre=(37, 45)) -> np.ndarray:

@@ -7,9 +7,20 @@ import math
 import pytest
 import torch
 
-from methods.deep.losses import (LOSSES, batch_soft_iou_loss, centroids, deep_supervision_loss, dice_loss,
-                                 edge_target, get_loss, multiscale_loss, polar_location_loss, scale_weight,
-                                 sls_loss, soft_iou_loss)
+from methods.deep.losses import (
+    LOSSES,
+    batch_soft_iou_loss,
+    centroids,
+    deep_supervision_loss,
+    dice_loss,
+    edge_target,
+    get_loss,
+    multiscale_loss,
+    polar_location_loss,
+    scale_weight,
+    sls_loss,
+    soft_iou_loss,
+)
 
 
 def _mask(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:

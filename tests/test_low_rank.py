@@ -6,8 +6,21 @@ import pytest
 from methods import create
 from methods.low_rank.patches import RULES, PatchGrid, mat2gray, positions
 from methods.low_rank.pstnn import preserved_rank
-from methods.low_rank.solvers import (DivergenceError, SVDState, check_finite, column_shrink, fft3, frobenius,
-                                      ifft3, soft, spectral_shrink, spectral_svt, svt, tensor_svt, top_svd)
+from methods.low_rank.solvers import (
+    DivergenceError,
+    SVDState,
+    check_finite,
+    column_shrink,
+    fft3,
+    frobenius,
+    ifft3,
+    soft,
+    spectral_shrink,
+    spectral_svt,
+    svt,
+    tensor_svt,
+    top_svd,
+)
 
 METHODS = ("ipi", "nram", "ript", "pstnn", "mslstipt")
 TARGETS = ((30, 40), (90, 100), (70, 20))

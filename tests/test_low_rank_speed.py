@@ -8,8 +8,19 @@ import pytest
 import scipy.linalg as sla
 
 from methods import create
-from methods.low_rank.solvers import (SVDState, _warm_basis, fft3, ifft3, slice_svd, soft, spatial, spectral_svt,
-                                      spectrum, svt, top_svd)
+from methods.low_rank.solvers import (
+    SVDState,
+    _warm_basis,
+    fft3,
+    ifft3,
+    slice_svd,
+    soft,
+    spatial,
+    spectral_svt,
+    spectrum,
+    svt,
+    top_svd,
+)
 
 
 def decaying(m, n, decay, seed=0, dtype=np.float32, gap=None):

@@ -52,7 +52,7 @@ def test_third_party_entry_point_registers_a_method(tmp_path, monkeypatch):
     (dist / "entry_points.txt").write_text("[irbench.methods]\ndemo = irbench_plugin_demo\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(registry, "_loaded", False)
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "METHODS", registry.METHODS.copy())
     assert "plugin-identity" in list_methods("plugin-*")
     image = np.ones((3, 3), np.float32)
     assert np.array_equal(create("plugin-identity")(image), image)

@@ -11,12 +11,14 @@ import torch
 
 from benchmark.cli import main as cli_main
 from benchmark.datasets import get_dataset
+from benchmark.reproduce import CELLS, render_table, score_checkpoint
 from benchmark.training.data import Augment, TrainingData, split_train_val
 from benchmark.training.loop import TrainConfig, Trainer, learning_rate, train
 from benchmark.training.recipes import get_recipe
-from benchmark.training.tables import CELLS, render_table, score_checkpoint
 from methods.deep.checkpoint import load_checkpoint
+from methods.deep.losses import get_loss
 from methods.deep.mshnet import MSHNetNet
+from methods.registry import create
 
 TINY = dict(dataset="synth", crop=32, base=32, batch=2, limit=6, warmup=1, threads=1, progress=False, device="cpu")
 
@@ -162,3 +164,50 @@ def test_training_data_on_real_nudt_sirst(shared_data: Path) -> None:
     assert not (set(data.train_ids) | set(data.val_ids)) & test_ids and len(data.val_ids) == 2
     images, masks = data.batch(data.train_ids[:2], Augment(crop=128, base=256), seed=0, epoch=0, start=0)
     assert images.shape == masks.shape == (2, 128, 128) and images.max() > 0
+
+
+def test_models_declare_their_recipes_and_the_trainer_asks_them() -> None:
+    from benchmark.training.recipes import build_detector, trainable
+    from methods.deep.mshnet import MSHNet
+
+    assert get_recipe("mshnet") == MSHNet.recipe and create("mshnet").recipe is MSHNet.recipe
+    assert {"mshnet", "dnanet", "isnet", "acm", "alcnet", "acm-basicirstd", "alcnet-basicirstd"} == set(trainable())
+    with pytest.raises(ValueError, match="Method 'mdvsfa' has no training recipe. Trainable: .*mshnet"):
+        build_detector("mdvsfa")
+    det = create("mshnet")
+    assert det.name == "mshnet" and det.method_name == "mshnet" and det.batch_size == 8
+    assert create("tophat").name == "tophat" and create("tophat").batch_size == 1
+
+
+def test_probabilities_and_the_warm_up_hook() -> None:
+    det = create("mshnet")
+    logits = torch.tensor([[-20.0, 0.0, 20.0]])
+    assert torch.allclose(det.probabilities(logits), torch.tensor([[0.0, 0.5, 1.0]]), atol=1e-6)
+    assert torch.equal(create("mdvsfa").probabilities(torch.tensor([-1.0, 0.3, 2.0])), torch.tensor([0.0, 0.3, 1.0]))
+    torch.manual_seed(0)
+    net = det.build()
+    x = torch.randn(1, 3, 32, 32)
+    target = torch.zeros(1, 1, 32, 32)
+    target[..., 14:17, 14:17] = 1
+    loss = get_loss("iou")
+    warm = det.training_loss(net, x, target, loss, True, det.recipe)
+    assert torch.allclose(warm, loss(det.probabilities(net(x, False)), target, True))
+    full = det.training_loss(net, x, target, loss, False, det.recipe)
+    assert full.item() != warm.item()
+
+
+def test_validation_scores_what_inference_scores(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    params = {"input_size": 32, "device": "cpu"}
+    trainer = Trainer("mshnet", get_recipe("mshnet"), "synth", device="cpu", method_params=params)
+    data = TrainingData("synth", None, 0.1, 20, 0)
+    det = create("mshnet", **params)
+    monkeypatch.setattr(det, "_prepare", lambda net: net.eval())  # the same unfolded net, no BN folding
+    det.use_network(trainer.net)
+    inter = union = 0
+    for sample_id in data.val_ids:
+        image, gt = data.load(sample_id)
+        pred = det.detect(image) > 0.5
+        inter += int((pred & gt).sum())
+        union += int((pred | gt).sum())
+    assert trainer.validate(data) == pytest.approx(inter / union if union else 1.0)

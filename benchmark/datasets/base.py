@@ -1,4 +1,4 @@
-"""The dataset interface the runner uses: ids of one split and a loader for each id."""
+"""The dataset interface the runner uses: ids of one split and loaders for each id (image, mask, or both)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,17 @@ class Dataset(ABC):
 
     @abstractmethod
     def load(self, sample_id: str) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(image float32 HxW on a 0-255 scale, ground truth bool HxW)`` or raise ``SampleError``."""
+        """Return ``(image float32 HxW on a 0-255 scale, ground truth bool HxW)`` or raise ``SampleError``
+        (unreadable or missing file, image and mask of different sizes)."""
+
+    @abstractmethod
+    def load_image(self, sample_id: str) -> np.ndarray:
+        """The image of :meth:`load`, or ``SampleError`` (a folder dataset reads no mask file for it)."""
+
+    @abstractmethod
+    def load_mask(self, sample_id: str) -> np.ndarray:
+        """The ground truth of :meth:`load` without decoding an image file; ``SampleError`` where :meth:`load`
+        raises one, except for an image file whose header reads but whose pixels do not."""
 
     def describe(self) -> dict[str, object]:
         """Facts recorded in a run's metadata."""

@@ -10,7 +10,7 @@ import numpy as np
 
 from benchmark.datasets.base import Dataset
 from benchmark.datasets.errors import DatasetNotFoundError, SampleError, SplitFileError
-from benchmark.datasets.imageio import DEFAULT_MAX_PIXELS, load_pair
+from benchmark.datasets.imageio import DEFAULT_MAX_PIXELS, check_pair, image_shape, read_image, read_mask
 
 IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 
@@ -150,11 +150,30 @@ class FolderDataset(Dataset):
         expected = self.folder / self._layout.masks / self._layout.mask_name.format(id=sample_id)
         return self._find(expected, exact=False) or expected
 
+    def _image_file(self, sample_id: str) -> Path:
+        path = self.image_path(sample_id)
+        if not path.is_file():
+            raise SampleError(f"{path}: image file is missing (id {sample_id!r} from the split file)")
+        return path
+
+    def _mask_of(self, sample_id: str, image_path: Path, shape: tuple[int, ...]) -> np.ndarray:
+        mask_path = self.mask_path(sample_id)
+        mask = read_mask(mask_path, self.max_pixels)
+        check_pair(image_path, shape, mask_path, mask.shape)
+        return mask
+
+    def load_image(self, sample_id: str) -> np.ndarray:
+        return read_image(self._image_file(sample_id), self.max_pixels)
+
+    def load_mask(self, sample_id: str) -> np.ndarray:
+        """The mask; the image's size is read from its file header only (no pixel decoded)."""
+        path = self._image_file(sample_id)
+        return self._mask_of(sample_id, path, image_shape(path, self.max_pixels))
+
     def load(self, sample_id: str) -> tuple[np.ndarray, np.ndarray]:
-        image_path = self.image_path(sample_id)
-        if not image_path.is_file():
-            raise SampleError(f"{image_path}: image file is missing (id {sample_id!r} from the split file)")
-        return load_pair(image_path, self.mask_path(sample_id), self.max_pixels)
+        path = self._image_file(sample_id)
+        image = read_image(path, self.max_pixels)
+        return image, self._mask_of(sample_id, path, image.shape)
 
 
 def _split_id(item: str) -> str:

@@ -51,22 +51,36 @@ def _check_pixels(path: Path, what: str, size: tuple[int, int], max_pixels: int 
         )
 
 
-def _open_array(path: Path, what: str, max_pixels: int | None) -> np.ndarray:
+@contextmanager
+def _opened(path: Path, what: str, max_pixels: int | None) -> Iterator[Image.Image]:
+    """``path`` opened with its pixel count checked from the header (nothing decoded yet); a read error in the
+    block is a :class:`SampleError` naming the file."""
     try:
         with _pil_limit_lifted(), Image.open(path) as im:
-            _check_pixels(path, what, im.size, max_pixels)  # header only: nothing decoded yet
-            im.load()
-            if im.mode == "P":
-                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-            elif im.mode == "1":
-                im = im.convert("L")
-            return np.asarray(im)
+            _check_pixels(path, what, im.size, max_pixels)
+            yield im
     except SampleError:
         raise
     except FileNotFoundError:
         raise SampleError(f"{path}: {what} file is missing") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise SampleError(f"{path}: cannot read {what} ({type(exc).__name__}: {exc})") from None
+
+
+def _open_array(path: Path, what: str, max_pixels: int | None) -> np.ndarray:
+    with _opened(path, what, max_pixels) as im:
+        im.load()
+        if im.mode == "P":
+            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        elif im.mode == "1":
+            im = im.convert("L")
+        return np.asarray(im)
+
+
+def image_shape(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """``(H, W)`` of an image file from its header alone (no pixel decoded); errors as :func:`read_image`."""
+    with _opened(Path(path), "image", max_pixels) as im:
+        return im.size[1], im.size[0]
 
 
 def _full_scale(arr: np.ndarray) -> float:
@@ -124,14 +138,10 @@ def read_mask(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> 
     return binarise_mask(_open_array(path, "mask", max_pixels))
 
 
-def load_pair(image_path: Path, mask_path: Path,
-              max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, np.ndarray]:
-    """Read an image and its mask; a size mismatch is a :class:`SampleError` naming both files and sizes."""
-    image = read_image(image_path, max_pixels)
-    mask = read_mask(mask_path, max_pixels)
-    if image.shape != mask.shape:
+def check_pair(image_path: Path, image_shape: tuple[int, ...], mask_path: Path, mask_shape: tuple[int, ...]) -> None:
+    """Raise :class:`SampleError` naming both files and sizes when an image and its mask differ in size."""
+    if image_shape != mask_shape:
         raise SampleError(
-            f"size mismatch: image {image_path} is {image.shape[1]}x{image.shape[0]} (WxH) but mask "
-            f"{mask_path} is {mask.shape[1]}x{mask.shape[0]}"
+            f"size mismatch: image {image_path} is {image_shape[1]}x{image_shape[0]} (WxH) but mask "
+            f"{mask_path} is {mask_shape[1]}x{mask_shape[0]}"
         )
-    return image, mask

@@ -146,3 +146,9 @@ class SynthDataset(Dataset):
         if sample_id not in self.ids:
             raise KeyError(f"synth: no sample {sample_id!r} in split {self.split!r}")
         return generate(self.config, self.split, int(sample_id.rsplit("_", 1)[1]))
+
+    def load_image(self, sample_id: str) -> np.ndarray:
+        return self.load(sample_id)[0]
+
+    def load_mask(self, sample_id: str) -> np.ndarray:
+        return self.load(sample_id)[1]

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.metrics.components import components, distances, false_alarms, match
+from benchmark.metrics.components import components, match_components
 from benchmark.metrics.protocols import Protocol, get_protocol
 
 
@@ -76,12 +76,9 @@ class CurveMetrics:
         # thresholds at or above the image maximum predict nothing: no match, no false alarm
         top = _levels(np.array(score.max()), self.n_thresholds)
         for k in range(int(top)):
-            p = components(score > k / self.n_thresholds)
-            pairs = match(distances(g, p), self.protocol.distance, self.protocol.matcher)
-            matched = np.zeros(p.n, dtype=bool)
-            matched[pairs[:, 1]] = True
-            self._matched[k] += len(pairs)
-            self._fa[k] += int(p.areas[false_alarms(p, matched, self.protocol.fa_counting)].sum())
+            m = match_components(score > k / self.n_thresholds, g, self.protocol)
+            self._matched[k] += len(m.pairs)
+            self._fa[k] += int(m.pred.areas[m.false_alarm].sum())
         level = _levels(score, self.roc_bins)
         self._hist_pos += np.bincount(level[gt], minlength=self.roc_bins + 1)
         self._hist_neg += np.bincount(level[~gt], minlength=self.roc_bins + 1)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.metrics.components import components, distances, false_alarms, match
+from benchmark.metrics.components import match_components
 from benchmark.metrics.protocols import Protocol, get_protocol
 
 BUCKETS = ("(0,10]", "(10,40]", "(40,inf)")
@@ -118,13 +118,8 @@ def evaluate_image(pred: np.ndarray, gt: np.ndarray, protocol: Protocol | str = 
         raise ValueError(f"protocol {protocol.name!r} evaluates at {size}x{size}, got masks of shape "
                          f"{pred.shape}; call Protocol.prepare first")
     pred, gt = _as_mask("pred", pred), _as_mask("gt", gt)
-    g, p = components(gt), components(pred)
-    pairs = match(distances(g, p), protocol.distance, protocol.matcher)
-    matched_pred = np.zeros(p.n, dtype=bool)
-    matched_pred[pairs[:, 1]] = True
-    matched_gt = np.zeros(g.n, dtype=bool)
-    matched_gt[pairs[:, 0]] = True
-    false = false_alarms(p, matched_pred, protocol.fa_counting)
+    m = match_components(pred, gt, protocol)
+    g, p, pairs, false = m.gt, m.pred, m.pairs, m.false_alarm
 
     overlap = np.flatnonzero(pred & gt)
     inter = len(overlap)
@@ -142,7 +137,7 @@ def evaluate_image(pred: np.ndarray, gt: np.ndarray, protocol: Protocol | str = 
         inter=inter, union=union, n_pixels=int(gt.size), n_gt=g.n, n_matched=len(pairs), n_pred=p.n,
         fa_pixels=int(p.areas[false].sum()), niou_i=float(inter / union) if union else protocol.niou_empty,
         n_gt_b=_per_bucket(np.ones(g.n), gt_b),
-        n_matched_b=_per_bucket(matched_gt.astype(float), gt_b),
+        n_matched_b=_per_bucket(m.matched_gt.astype(float), gt_b),
         inter_b=_per_bucket(inter_t.astype(float), gt_b),
         union_b=_per_bucket(union_t.astype(float), gt_b),
         fa_pixels_b=_per_bucket(np.where(false, p.areas, 0).astype(float), bucket_of(p.areas)),

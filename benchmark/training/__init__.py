@@ -1,1 +1,1 @@
-"""Training of the deep detectors: data and augmentation, per-model recipes, the loop, Tables 3-6."""
+"""Training of the deep detectors: data and augmentation, recipe lookup, the loop."""

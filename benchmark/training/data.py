@@ -4,7 +4,7 @@ Images and masks come from :func:`benchmark.datasets.get_dataset` (no file readi
 a validation subset carved deterministically from the **training** split; the test split is never seen
 during training.
 
-Augmentation (the MSHNet/DNANet recipe, deep-models.md §1.2-1.3): random horizontal flip; random rescale of
+Augmentation (the official recipe of the multi-scale U-Net family): random horizontal flip; random rescale of
 the long side to ``U(0.5, 2) * base``; zero padding up to ``crop``; a random ``crop x crop`` window; Gaussian
 blur with probability 0.5 and sigma ``U(0, 1)``. Masks are resized nearest-neighbour and never blurred.
 Every random draw comes from a generator seeded by ``(seed, epoch, sample position)``, so a batch is a pure

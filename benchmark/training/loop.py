@@ -30,22 +30,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from benchmark.training.data import Augment, TrainingData
-from benchmark.training.recipes import (
-    Recipe,
-    build_detector,
-    get_recipe,
-    mask_dropped_scales,
-    training_loss,
-)
+from benchmark.training.recipes import Recipe, build_detector, get_recipe
 from methods.deep.base import DeepDetector, resolve_device
 from methods.deep.checkpoint import error_summary
 from methods.deep.losses import LossFn, get_loss
-from methods.deep.presets import basicirstd_stats, preprocess
 
 __all__ = ["TrainConfig", "TrainResult", "Trainer", "learning_rate", "train"]
 
@@ -149,7 +141,7 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 def learning_rate(recipe: Recipe, epoch: int) -> float:
     """The learning rate of epoch ``epoch`` (0-based): constant, or cosine annealing to 1e-5 over the run
-    (``cosine``) or with period 30 epochs (``cosine30``, ISNet's cyclic ``T_max=30``)."""
+    (``cosine``) or with period 30 epochs (``cosine30``, a cyclic ``T_max=30``)."""
     if recipe.schedule == "none":
         return recipe.lr
     period = recipe.epochs if recipe.schedule == "cosine" else 30
@@ -163,13 +155,13 @@ class Trainer:
 
     Parameters
     ----------
-    method : a method with a recipe (see :data:`benchmark.training.recipes.RECIPES`).
+    method : a method whose detector declares a recipe (:func:`benchmark.training.recipes.trainable`).
     recipe : the resolved training settings.
     dataset : dataset name, for the per-dataset normalisation of ``basicirstd_gray`` models.
     device : ``auto``, ``cpu``, ``cuda``...
     amp : mixed precision (float16 autocast + gradient scaling) on CUDA; ignored on CPU.
     channels_last : run the network and its inputs in channels-last memory format.
-    method_params : detector parameters (e.g. ``{"in_channels": 1}`` for the BasicIRSTD DNANet).
+    method_params : detector parameters (e.g. ``{"in_channels": 1}`` for a grey-input variant).
     """
 
     def __init__(self, method: str, recipe: Recipe, dataset: str, device: str = "auto", amp: bool = True,
@@ -177,14 +169,11 @@ class Trainer:
         self.method, self.recipe = method, recipe
         self.det: DeepDetector = build_detector(method, **(method_params or {}))
         self.det.dataset = dataset
-        self.stats = (basicirstd_stats(dataset, self.det.params.get("dataset_stats"))
-                      if self.det.preset == "basicirstd_gray" else None)
         self.device = resolve_device(device)
         self.amp = amp and self.device.type == "cuda"
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net: nn.Module = self.det.build().to(self.device, memory_format=self.memory_format)
-        if method == "mshnet":
-            mask_dropped_scales(self.net, recipe.scales)
+        self.det.prepare_training(self.net, recipe)
         self.loss_fn: LossFn = get_loss(recipe.loss)
         params = self.net.parameters()
         if recipe.optimizer == "adagrad":
@@ -197,7 +186,7 @@ class Trainer:
     def inputs(self, images: np.ndarray) -> torch.Tensor:
         """A ``(N, H, W)`` 0-255 batch as the model's normalised input (its inference preset)."""
         x = torch.from_numpy(images).to(self.device).unsqueeze(1)
-        return preprocess(x, self.det.preset, self.stats).contiguous(memory_format=self.memory_format)
+        return self.det.preprocess(x).contiguous(memory_format=self.memory_format)
 
     def set_epoch_lr(self, epoch: int) -> float:
         """Set and return the learning rate of ``epoch``."""
@@ -213,7 +202,7 @@ class Trainer:
         y = torch.from_numpy(masks).to(self.device).unsqueeze(1)
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-            loss = training_loss(self.method, self.det, self.net, x, y, self.loss_fn, warm, self.recipe.scales)
+            loss = self.det.training_loss(self.net, x, y, self.loss_fn, warm, self.recipe)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss.item()} (method {self.method}, loss "
                                      f"{self.recipe.loss}); lower --lr or check the data")
@@ -225,17 +214,14 @@ class Trainer:
     @torch.no_grad()
     def validate(self, data: TrainingData) -> float:
         """Dataset IoU (sum of intersections / sum of unions) at probability > 0.5 on ``data.val_ids``, at
-        native resolution with the inference padding of the detector."""
+        native resolution through the detector's inference forward (:meth:`DeepDetector.forward_batch`)."""
         self.net.eval()
         inter = union = 0
         for sample_id in data.val_ids:
             image, gt = data.load(sample_id)
-            x = self.inputs(image[None].astype(np.float32, copy=False))
-            h, w = image.shape
-            x = F.pad(x, (0, (-w) % self.det.stride, 0, (-h) % self.det.stride))
+            x = torch.from_numpy(image[None, None].astype(np.float32, copy=False)).to(self.device)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-                out = self.det.forward_scores(self.net, x)[..., :h, :w].float()
-            prob = torch.sigmoid(out) if self.det.output == "logits" else out
+                prob = self.det.forward_batch(self.net, x.contiguous(memory_format=self.memory_format))
             pred = (prob[0, 0] > 0.5).cpu().numpy()
             inter += int(np.logical_and(pred, gt).sum())
             union += int(np.logical_or(pred, gt).sum())

@@ -15,6 +15,7 @@ from torch import nn
 
 from methods.deep.base import COMMON_DEFAULTS, DeepDetector
 from methods.deep.checkpoint import load_gluon_or_torch
+from methods.deep.recipe import Recipe
 from methods.registry import register
 
 __all__ = ["CifarBasicBlock", "make_cifar_layer", "AsymBiChaFuse", "FCNHead", "ASKCResUNet", "ACM"]
@@ -156,6 +157,7 @@ class ACM(DeepDetector):
     preset = "imagenet_rgb"
     stride = 4
     output = "logits"
+    recipe = Recipe("adagrad", 0.05, 1e-4, epochs=300, batch=8, crop=480, base=512, loss="iou-batch")
 
     def build(self) -> nn.Module:
         return ASKCResUNet(in_channels=3, blocks=int(self.params.get("blocks", 4)))

@@ -16,6 +16,7 @@ from torch import nn
 from methods.deep.acm import FCNHead, conv3x3, make_cifar_layer
 from methods.deep.base import COMMON_DEFAULTS, DeepDetector
 from methods.deep.checkpoint import load_gluon_or_torch
+from methods.deep.recipe import Recipe
 from methods.registry import register
 
 __all__ = ["patch_contrast", "multiscale_patch_contrast", "BottomUpLocalFuse", "MPCMResNetFPN", "ALCNet"]
@@ -162,6 +163,7 @@ class ALCNet(DeepDetector):
     preset = "imagenet_rgb"
     stride = 4
     output = "logits"
+    recipe = Recipe("adagrad", 0.1, 1e-4, epochs=300, batch=2, crop=480, base=512, loss="iou-batch")
 
     def build(self) -> nn.Module:
         return MPCMResNetFPN(in_channels=3, blocks=int(self.params.get("blocks", 4)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -19,8 +19,10 @@ from torch import nn
 
 from methods.deep.checkpoint import load_checkpoint
 from methods.deep.fuse import prepare_for_inference
+from methods.deep.losses import LossFn
 from methods.deep.presets import basicirstd_stats, in_channels, preprocess
-from methods.registry import Detector, MissingWeightsError, get_spec, list_methods
+from methods.deep.recipe import Recipe
+from methods.registry import Detector, MissingWeightsError
 from methods.validation import as_float_image, check_positive_int
 
 __all__ = ["DeepDetector", "COMMON_DEFAULTS", "WEIGHT_SUFFIXES", "weights_root", "resolve_device", "sha256_file"]
@@ -89,6 +91,7 @@ class DeepDetector(Detector):
     preset: str = "imagenet_rgb"
     stride: int = 32
     output: str = "logits"
+    recipe: ClassVar[Recipe | None] = None  # the official training settings; None: not trainable here
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -116,14 +119,20 @@ class DeepDetector(Detector):
         """Load the checkpoint ``path`` into ``net`` (strict)."""
         load_checkpoint(net, path, strict=True)
 
+    def prepare_training(self, net: nn.Module, recipe: Recipe) -> None:
+        """Adjust a freshly built ``net`` for training with ``recipe`` (default: nothing)."""
+
+    def training_loss(self, net: nn.Module, x: torch.Tensor, target: torch.Tensor, loss: LossFn, warm: bool,
+                      recipe: Recipe) -> torch.Tensor:
+        """Forward the preprocessed batch ``x`` in training mode and return the supervised loss against
+        ``target`` (default: ``loss`` on the probabilities of the single output)."""
+        return loss(self.probabilities(net(x)), target, warm)
+
     # ----------------------------------------------------------------- configuration
     @property
     def method_name(self) -> str:
-        """The registered name of this class."""
-        for name in list_methods("deep"):
-            if get_spec(name).target is type(self):
-                return name
-        return type(self).__name__.lower()
+        """The registered name this detector was created under (:func:`~methods.registry.create`)."""
+        return self.name or type(self).__name__.lower()
 
     def default_weight_candidates(self, dataset: str) -> list[Path]:
         """The default locations tried for ``dataset``, in order."""
@@ -205,23 +214,38 @@ class DeepDetector(Detector):
             return None
         return basicirstd_stats(self.dataset, self.params.get("dataset_stats"))
 
-    def _score(self, batch: np.ndarray) -> np.ndarray:
-        """Probability maps of a ``(N, H, W)`` batch of same-size images."""
-        net = self.network
-        h, w = batch.shape[1:]
-        x = torch.from_numpy(batch).to(self.device).unsqueeze(1)
+    def probabilities(self, output: torch.Tensor) -> torch.Tensor:
+        """The network's ``output`` as float probabilities: sigmoid of logits, or probabilities clamped to
+        [0, 1]."""
+        output = output.float()
+        return torch.sigmoid(output) if self.output == "logits" else output.clamp(0.0, 1.0)
+
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """A ``(N, 1, H, W)`` 0-255 batch normalised by the model's preset (its training input too)."""
+        return preprocess(x, self.preset, self._stats())
+
+    def forward_batch(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Probability maps ``(N, 1, H, W)`` of a ``(N, 1, H, W)`` 0-255 batch: resized to ``input_size``
+        squared when set, normalised, padded bottom/right to a multiple of ``stride``, forwarded, cropped,
+        turned into probabilities and resized back. Inference and validation both use it."""
+        h, w = x.shape[-2:]
         size = self.params.get("input_size")
         if size is not None:
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-        x = preprocess(x, self.preset, self._stats())
+        x = self.preprocess(x)
         xh, xw = x.shape[-2:]
         ph, pw = (-xh) % self.stride, (-xw) % self.stride
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph))  # zeros after normalisation, bottom and right
-        out = self.forward_scores(net, x)[..., :xh, :xw].float()
-        prob = torch.sigmoid(out) if self.output == "logits" else out.clamp(0.0, 1.0)
+        prob = self.probabilities(self.forward_scores(net, x)[..., :xh, :xw])
         if size is not None:
             prob = F.interpolate(prob, size=(h, w), mode="bilinear", align_corners=False)
+        return prob
+
+    def _score(self, batch: np.ndarray) -> np.ndarray:
+        """Probability maps of a ``(N, H, W)`` batch of same-size images."""
+        x = torch.from_numpy(batch).to(self.device).unsqueeze(1)
+        prob = self.forward_batch(self.network, x)
         return prob[:, 0].cpu().numpy().astype(np.float32, copy=False)
 
     def detect_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:

@@ -14,6 +14,7 @@ from torch import nn
 
 from methods.deep.acm import AsymBiChaFuse, FCNHead, conv3x3
 from methods.deep.base import COMMON_DEFAULTS, DeepDetector
+from methods.deep.recipe import Recipe
 from methods.registry import register
 
 __all__ = ["TorchBasicBlock", "BasicIRSTDACMNet", "BasicIRSTDALCNet", "ACMBasicIRSTD", "ALCNetBasicIRSTD"]
@@ -141,6 +142,7 @@ class ACMBasicIRSTD(DeepDetector):
     preset = "basicirstd_gray"
     stride = 32
     output = "logits"
+    recipe = Recipe("adagrad", 0.05, schedule="cosine", epochs=400, batch=16, loss="iou-batch")  # BasicIRSTD Adagrad
 
     def build(self) -> nn.Module:
         return BasicIRSTDACMNet()
@@ -163,6 +165,7 @@ class ALCNetBasicIRSTD(DeepDetector):
     preset = "basicirstd_gray"
     stride = 32
     output = "logits"
+    recipe = Recipe("adagrad", 0.05, schedule="cosine", epochs=400, batch=16, loss="iou-batch")  # BasicIRSTD Adagrad
 
     def build(self) -> nn.Module:
         return BasicIRSTDALCNet()

@@ -13,6 +13,8 @@ from torch import nn
 
 from methods.deep.base import COMMON_DEFAULTS, DeepDetector
 from methods.deep.blocks import make_stage
+from methods.deep.losses import LossFn, deep_supervision_loss
+from methods.deep.recipe import Recipe
 from methods.registry import register
 
 __all__ = ["DNANetNet", "DNANet"]
@@ -133,6 +135,7 @@ class DNANet(DeepDetector):
 
     stride = 16
     output = "logits"
+    recipe = Recipe("adagrad", 0.05, schedule="cosine", epochs=1500, batch=16, loss="iou-batch")
 
     def __init__(self, **params: object) -> None:
         channels = params.get("in_channels", 3)
@@ -146,3 +149,8 @@ class DNANet(DeepDetector):
 
     def forward_scores(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return net(x)[-1]
+
+    def training_loss(self, net: nn.Module, x: torch.Tensor, target: torch.Tensor, loss: LossFn, warm: bool,
+                      recipe: Recipe) -> torch.Tensor:
+        """Deep supervision: the mean of ``loss`` over ``final1..final4``."""
+        return deep_supervision_loss([self.probabilities(o) for o in net(x)], target, loss, warm)

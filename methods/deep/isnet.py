@@ -20,6 +20,8 @@ from torch import nn
 
 from methods.deep.base import COMMON_DEFAULTS, DeepDetector
 from methods.deep.deform_conv import DeformConv, ModulatedDeformConv
+from methods.deep.losses import LossFn, isnet_loss
+from methods.deep.recipe import Recipe
 from methods.registry import register
 
 __all__ = ["image_gradient", "ISNetNet", "ISNet"]
@@ -274,6 +276,7 @@ class ISNet(DeepDetector):
 
     stride = 16
     output = "logits"
+    recipe = Recipe("adagrad", 0.05, 1e-4, "cosine30", epochs=3000, batch=12, crop=480, base=512, loss="iou-batch")
 
     def __init__(self, **params: object) -> None:
         dcn = params.get("dcn", "v2")
@@ -290,3 +293,10 @@ class ISNet(DeepDetector):
     def forward_scores(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         grad = None if getattr(net, "grad_inside", False) else image_gradient(x)
         return net(x, grad)[0]
+
+    def training_loss(self, net: nn.Module, x: torch.Tensor, target: torch.Tensor, loss: LossFn, warm: bool,
+                      recipe: Recipe) -> torch.Tensor:
+        """``loss`` on the output plus ``10 * BCE + SoftIoU`` on the edge output."""
+        grad = None if getattr(net, "grad_inside", False) else image_gradient(x)
+        out, edge = net(x, grad)
+        return isnet_loss(self.probabilities(out), edge.float(), target, loss, warm)

@@ -13,6 +13,8 @@ from torch import nn
 
 from methods.deep.base import COMMON_DEFAULTS, DeepDetector
 from methods.deep.blocks import make_stage
+from methods.deep.losses import LossFn, multiscale_loss
+from methods.deep.recipe import Recipe
 from methods.registry import register
 
 __all__ = ["MSHNetNet", "MSHNet"]
@@ -93,9 +95,33 @@ class MSHNet(DeepDetector):
     preset = "imagenet_rgb"
     stride = 16
     output = "logits"
+    recipe = Recipe("adagrad", 0.05, epochs=400, batch=4, crop=256, base=256, warmup=5, loss="sls")
 
     def build(self) -> nn.Module:
         return MSHNetNet(3)
+
+    def prepare_training(self, net: nn.Module, recipe: Recipe) -> None:
+        """With fewer than 4 side outputs in the head (Table 6): zero the fused head's weights on the dropped
+        (smallest) side outputs and keep their gradient at zero, so the trained network computes the reduced
+        head and still loads as the standard MSHNet."""
+        if recipe.scales >= 4:
+            return
+        keep = torch.zeros(1, 4, 1, 1)
+        keep[:, : max(recipe.scales, 1)] = 1.0  # channel k of ``final`` is side output k (mask0 = full size)
+        with torch.no_grad():
+            net.final.weight.mul_(keep)
+        net.final.weight.register_hook(lambda g: g * keep.to(g))
+
+    def training_loss(self, net: nn.Module, x: torch.Tensor, target: torch.Tensor, loss: LossFn, warm: bool,
+                      recipe: Recipe) -> torch.Tensor:
+        """Eq. 8: ``loss`` over the fused output and the ``recipe.scales`` supervised side outputs against
+        max-pooled masks; in the warm-up epochs the net runs ``warm_flag=False`` and only ``output_0`` is
+        supervised, as in the official code."""
+        if warm:
+            return loss(self.probabilities(net(x, False)), target, True)
+        sides, fused = net(x, True)
+        return multiscale_loss([self.probabilities(s) for s in sides], self.probabilities(fused), target, loss,
+                               False, supervised=range(recipe.scales))
 
     def forward_scores(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return net(x, True)[1]

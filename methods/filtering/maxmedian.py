@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from methods.local_contrast.cells import RunningTopK
 from methods.registry import register
+from methods.topk import RunningTopK
 from methods.validation import as_float_image, check_positive_int
 
 
@@ -45,7 +45,7 @@ def maxmedian(image: np.ndarray, *, size: int = 15) -> np.ndarray:
     Borders are replicated (as in ISTD-python). All four directions are used; that port overwrites
     the diagonal median with the anti-diagonal one and so uses three. Each median is the ``(r + 1)``-th
     largest of the ``2r + 1`` shifted views along the line, found by compare-exchange passes
-    (:class:`~methods.local_contrast.cells.RunningTopK`), several times faster than
+    (:class:`~methods.topk.RunningTopK`), several times faster than
     ``scipy.ndimage.median_filter`` with a line footprint.
     """
     img = as_float_image(image, "maxmedian")

@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from methods.low_rank.patches import PatchGrid
-from methods.low_rank.solvers import (check_finite, slice_svd, soft, spatial, spectral_shrink, spectral_svt,
-                                      spectrum)
+from methods.low_rank.solvers import check_finite, slice_svd, soft, spatial, spectral_shrink, spectral_svt, spectrum
 from methods.registry import register
 from methods.validation import as_float_image, check_positive, check_positive_int
 

@@ -1,9 +1,9 @@
 """Patch-image / patch-tensor construction and reconstruction shared by the low-rank detectors.
 
-Geometry follows the references (traditional-methods.md §10): top-left positions ``0, s, 2s, ...`` that
-fit in the image, plus (``border=True``, Dai style: RIPT, PSTNN, NRAM) a last border-aligned position
-``L - P``. Patches are enumerated **columns outer, rows inner** (MATLAB ``meshgrid`` + ``cat(3, ...)``)
-and each patch is vectorised column-major (MATLAB ``patch(:)``).
+Geometry follows the authors' MATLAB code (Gao: IPI; Dai: RIPT, PSTNN; Zhang: NRAM): top-left positions
+``0, s, 2s, ...`` that fit in the image, plus (``border=True``, Dai style: RIPT, PSTNN, NRAM) a last
+border-aligned position ``L - P``. Patches are enumerated **columns outer, rows inner** (MATLAB ``meshgrid``
++ ``cat(3, ...)``) and each patch is vectorised column-major (MATLAB ``patch(:)``).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class PatchGrid:
     cols: np.ndarray
 
     @classmethod
-    def build(cls, shape: tuple[int, int], patch: int, step: int, border: bool) -> "PatchGrid":
+    def build(cls, shape: tuple[int, int], patch: int, step: int, border: bool) -> PatchGrid:
         """Grid of ``patch`` x ``patch`` windows every ``step`` pixels (see :func:`positions`)."""
         h, w = shape
         return cls((h, w), patch, positions(h, patch, step, border), positions(w, patch, step, border))

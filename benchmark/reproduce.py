@@ -2,32 +2,30 @@
 
 Each cell is a training run (:func:`benchmark.training.loop.train`, the method's recipe with the cell's loss or
 number of supervised scales) followed by scoring the best-on-validation checkpoint on the dataset's test split
-with the engine (the registered detector, the method's binarisation policy and
-:class:`benchmark.metrics.DetectionMetrics` under the chosen protocol). Tables are written in the paper's
-layout, ours beside the paper's value in parentheses (``results/reference/mshnet_cvpr2024_training.json``;
-the paper's numbers are on IRSTD-1k).
-
-    python -m benchmark.training.tables --table 4 --dataset synth --epochs 2 --limit 16 --crop 64
+with the engine (the registered detector, the method's binarisation policy and the one scoring function
+:func:`benchmark.evaluation.score_maps`). The cells and the paper's values come from the package data
+:mod:`benchmark.reference` (``mshnet_cvpr2024_training``; the paper's numbers are on IRSTD-1k); tables are
+written in the paper's layout, ours beside the paper's value in parentheses.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.datasets import get_dataset
-from benchmark.metrics import DetectionMetrics, get_protocol
+from benchmark.datasets import Dataset, SampleError, get_dataset
+from benchmark.evaluation import Sample, score_maps
 from benchmark.policies import parse_policy
+from benchmark.reference import load_paper, paper_units
 from benchmark.training.loop import TrainConfig, train
-from methods.registry import create, get_spec
+from methods.registry import Detector, create, get_spec
 
-__all__ = ["CELLS", "ReproduceConfig", "Cell", "load_paper", "score_checkpoint", "render_table", "reproduce"]
+__all__ = ["CELLS", "ReproduceConfig", "Cell", "paper_table", "score_checkpoint", "render_table", "reproduce"]
 
-REFERENCE = Path(__file__).resolve().parents[2] / "results" / "reference" / "mshnet_cvpr2024_training.json"
+PAPER = "mshnet_cvpr2024_training"
 
 
 @dataclass(frozen=True)
@@ -44,18 +42,13 @@ class Cell:
         return f"{self.method}_{self.loss}" + (f"_s{self.scales}" if self.scales is not None else "")
 
 
-CELLS: dict[int, list[Cell]] = {
-    3: [Cell(row, m, loss) for row, losses in (("L_IoU", {"dnanet": "iou-batch", "isnet": "iou-batch",
-                                                            "mshnet": "iou"}),
-                                               ("L_Dice", {"dnanet": "dice", "isnet": "dice", "mshnet": "dice"}),
-                                               ("L_SLS", {"dnanet": "sls", "isnet": "sls", "mshnet": "sls"}))
-        for m, loss in losses.items()],
-    4: [Cell("L_S w/o w", "mshnet", "iou"), Cell("L_S", "mshnet", "sls-s"), Cell("L_S + L_L", "mshnet", "sls")],
-    5: [Cell("L_S + L_L2", "mshnet", "sls-l2"), Cell("L_S + L_L1", "mshnet", "sls-l1"),
-        Cell("L_S + L_L", "mshnet", "sls")],
-    6: [Cell(row, "mshnet", "sls", scales) for scales, row in enumerate(
-        ("1 | p", "1 | p4, p", "2 | p3, p4, p", "3 | p2, p3, p4, p", "4 | p1, p2, p3, p4, p"))],
-}
+def _cells() -> dict[int, list[Cell]]:
+    paper = load_paper(PAPER)
+    return {int(key.removeprefix("table")): [Cell(*entry) for entry in value["cells"]]
+            for key, value in paper.items() if key.startswith("table")}
+
+
+CELLS: dict[int, list[Cell]] = _cells()
 
 
 @dataclass
@@ -85,33 +78,39 @@ class ReproduceConfig:
             raise ValueError(f"parameter 'test_limit' must be >= 1, got {self.test_limit!r}")
 
 
-def load_paper(table: int) -> dict[str, Any]:
-    """The paper's rows of ``table`` (paper units)."""
-    data = json.loads(REFERENCE.read_text())
+def paper_table(table: int) -> dict[str, Any]:
+    """The paper's caption, cells and rows of ``table`` (paper units)."""
+    data = load_paper(PAPER)
     key = f"table{table}"
     if key not in data:
-        raise ValueError(f"{REFERENCE}: no {key}")
+        raise ValueError(f"Unknown table {table!r}. Available: {', '.join(str(t) for t in CELLS)}")
     return data[key]
+
+
+def _checkpoint_maps(det: Detector, data: Dataset, ids: list[str], batch: int) -> Iterator[Sample]:
+    """``(id, probability map, gt)`` of the usable ``ids``, scored ``batch`` images at a time."""
+    for start in range(0, len(ids), batch):
+        chunk = []
+        for sample_id in ids[start:start + batch]:
+            try:
+                chunk.append((sample_id, *data.load(sample_id)))
+            except SampleError:
+                continue  # unusable data is left out, as in ``irbench run``
+        scores = det.detect_batch([image for _, image, _ in chunk]) if chunk else []
+        yield from ((sample_id, score, gt) for (sample_id, _, gt), score in zip(chunk, scores))
 
 
 def score_checkpoint(method: str, weights: Path, dataset: str, data_root: str | None = None,
                      protocol: str = "irbench", limit: int | None = None, device: str = "auto",
                      method_params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Score ``weights`` on the test split with the engine's detector, policy and metrics (raw fractions)."""
+    """Score ``weights`` on the test split with the engine's detector, the method's policy and
+    :func:`~benchmark.evaluation.score_maps` (raw fractions)."""
     det = create(method, weights=str(weights), device=device, **(method_params or {}))
     det.configure(dataset)
     data = get_dataset(dataset, data_root, "test")
-    proto = get_protocol(protocol)
     policy = parse_policy(get_spec(method).policy)
-    acc = DetectionMetrics(proto)
-    ids = data.ids[:limit] if limit else data.ids
-    batch = int(det.params.get("batch_size", 8))
-    for start in range(0, len(ids), batch):
-        pairs = [data.load(i) for i in ids[start:start + batch]]
-        for score, (_, gt) in zip(det.detect_batch([img for img, _ in pairs]), pairs):
-            score, gt = proto.prepare(score, gt)
-            acc.update(policy.binarise(score), gt)
-    return acc.compute()
+    maps = _checkpoint_maps(det, data, data.ids[:limit] if limit else data.ids, det.batch_size)
+    return score_maps(list(maps) if policy.needs_fit else maps, protocol, policy).metrics
 
 
 def _fmt(value: float | None, paper: float | None, digits: int = 2) -> str:
@@ -119,14 +118,10 @@ def _fmt(value: float | None, paper: float | None, digits: int = 2) -> str:
     return ours if paper is None else f"{ours} ({paper:g})"
 
 
-def _paper_units(metrics: dict[str, Any]) -> dict[str, float]:
-    return {"iou": 100 * metrics["iou"], "pd": 100 * metrics["pd"], "fa": 1e6 * metrics["fa"]}
-
-
 def render_table(table: int, results: dict[tuple[str, str], dict[str, float]], dataset: str,
                  protocol: str) -> str:
     """Markdown in the paper's layout: ours (paper) per cell; ``results`` maps (row, method) to paper units."""
-    paper = load_paper(table)
+    paper = paper_table(table)
     methods = list(dict.fromkeys(c.method for c in CELLS[table]))
     rows = list(dict.fromkeys(c.row for c in CELLS[table]))
     lines = [f"Table {table} (ours on {dataset}, protocol {protocol}; paper on {paper_dataset()} in "
@@ -151,7 +146,7 @@ def render_table(table: int, results: dict[tuple[str, str], dict[str, float]], d
 
 def paper_dataset() -> str:
     """The dataset the paper's Tables 3-6 were measured on."""
-    return str(json.loads(REFERENCE.read_text())["dataset"])
+    return str(load_paper(PAPER)["dataset"])
 
 
 def reproduce(config: ReproduceConfig, log: Callable[[str], None] = print) -> list[Path]:
@@ -175,11 +170,11 @@ def reproduce(config: ReproduceConfig, log: Callable[[str], None] = print) -> li
             trained[cell.slug] = (result.best, {"best_epoch": result.best_epoch,
                                                 "best_val_iou": result.best_val_iou, "metrics": metrics})
         best, info = trained[cell.slug]
-        results[(cell.row, cell.method)] = _paper_units(info["metrics"])
+        results[(cell.row, cell.method)] = paper_units(info["metrics"])
         records.append({"row": cell.row, "method": cell.method, "loss": cell.loss, "scales": cell.scales,
                         "weights": str(best), **{k: v for k, v in info.items() if k != "metrics"},
                         "ours": results[(cell.row, cell.method)],
-                        "paper": load_paper(config.table)["rows"].get(cell.row, {}).get(cell.method)})
+                        "paper": paper_table(config.table)["rows"].get(cell.row, {}).get(cell.method)})
     md = out / f"table{config.table}.md"
     md.write_text(render_table(config.table, results, config.dataset, config.protocol))
     js = out / f"table{config.table}.json"
@@ -187,14 +182,3 @@ def reproduce(config: ReproduceConfig, log: Callable[[str], None] = print) -> li
     js.write_text(json.dumps({"settings": settings, "units": {"iou": "percent", "pd": "percent", "fa": "1e-6"},
                               "cells": records}, indent=1, default=float))
     return [md, js]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m benchmark.training.tables``: the same as ``irbench reproduce``."""
-    from benchmark.cli import main as cli_main
-
-    return cli_main(["reproduce", *(argv if argv is not None else sys.argv[1:])])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

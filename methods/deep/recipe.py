@@ -1,0 +1,43 @@
+"""A deep model's training recipe: optimiser, learning rate and schedule, epochs, batch, crop, loss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from methods.deep.losses import LOSSES
+
+__all__ = ["Recipe"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The official training settings of one model, declared as class data beside its architecture."""
+
+    optimizer: str  # "adagrad" or "adam"
+    lr: float
+    weight_decay: float = 0.0
+    schedule: str = "none"  # "none", "cosine" (T_max = epochs, eta_min 1e-5), "cosine30" (T_max = 30)
+    epochs: int = 400
+    batch: int = 4
+    crop: int = 256
+    base: int = 256
+    warmup: int = 0
+    loss: str = "iou"
+    scales: int = 4  # multi-scale models: supervised side outputs, max(scales, 1) feed the fused head
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("adagrad", "adam"):
+            raise ValueError(f"parameter 'optimizer' must be 'adagrad' or 'adam', got {self.optimizer!r}")
+        if self.schedule not in ("none", "cosine", "cosine30"):
+            raise ValueError(f"parameter 'schedule' must be 'none', 'cosine' or 'cosine30', got {self.schedule!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"parameter 'loss' must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        for name in ("epochs", "batch", "crop"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"parameter '{name}' must be >= 1, got {getattr(self, name)!r}")
+        if not self.lr > 0:
+            raise ValueError(f"parameter 'lr' must be > 0, got {self.lr!r}")
+        if self.warmup < 0:
+            raise ValueError(f"parameter 'warmup' must be >= 0, got {self.warmup!r}")
+        if not 0 <= self.scales <= 4:
+            raise ValueError(f"parameter 'scales' must be in 0..4, got {self.scales!r}")
