@@ -1,7 +1,7 @@
 """Scoring score maps: score map -> protocol resolution -> binarisation policy -> metric accumulators.
 
 :func:`score_maps` is the one scoring path: ``irbench run`` (through :func:`evaluate`), ``irbench evaluate``,
-the figures and the training tables call it with ``(id, score map, native ground truth)`` samples.
+the figures and ``irbench reproduce`` call it with ``(id, score map, native ground truth)`` samples.
 A detector failure on an image counts as an empty prediction there (every target missed, no false alarm),
 so a method cannot gain by failing; such images are listed in the report. Images whose data is unusable are
 left out for every method and listed too. In a run, score maps come from a ``score_of(record)`` callable
@@ -109,7 +109,9 @@ class RecordMaps:
             if gt is None:
                 gt = self._masks[record.id] = self.dataset.load_mask(record.id)
             score = None if record.error else self.score_of(record)
-            yield record.id, None if record.error else score, gt  # score_of sets error on a lost map
+            if record.error:  # score_of fails an image whose map vanished and could not be recomputed
+                score = None
+            yield record.id, score, gt
 
 
 def evaluate(dataset: Dataset, records: list[ImageRecord], score_of: ScoreOf, protocol: Protocol,

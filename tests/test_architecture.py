@@ -42,8 +42,9 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
             candidates = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
-            if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            if node.level:  # relative: ``level - 1`` packages up from this module's package
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
             candidates = [f"{base}.{a.name}" for a in node.names] + [base]
         else:
             continue

@@ -221,7 +221,7 @@ class Trainer:
             image, gt = data.load(sample_id)
             x = torch.from_numpy(image[None, None].astype(np.float32, copy=False)).to(self.device)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-                prob = self.det.forward_batch(self.net, x.contiguous(memory_format=self.memory_format))
+                prob = self.det.forward_batch(self.net, x)
             pred = (prob[0, 0] > 0.5).cpu().numpy()
             inter += int(np.logical_and(pred, gt).sum())
             union += int(np.logical_or(pred, gt).sum())
