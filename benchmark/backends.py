@@ -34,8 +34,9 @@ class Backend(AbstractContextManager["Backend"]):
 
     n_workers: int = 1
 
-    def map_unordered(self, fn: Task, context: Any, items: list[Any], on_failure: Failure,
-                      timeout: float | None = None) -> Iterator[Any]:
+    def map_unordered(
+        self, fn: Task, context: Any, items: list[Any], on_failure: Failure, timeout: float | None = None
+    ) -> Iterator[Any]:
         raise NotImplementedError
 
     def __exit__(self, *exc: object) -> None:
@@ -51,8 +52,9 @@ class LocalBackend(Backend):
         self.n_workers = cores if jobs <= 0 else jobs
         self._pool = WorkerPool(self.n_workers, threads=max(1, cores // self.n_workers))
 
-    def map_unordered(self, fn: Task, context: Any, items: list[Any], on_failure: Failure,
-                      timeout: float | None = None) -> Iterator[Any]:
+    def map_unordered(
+        self, fn: Task, context: Any, items: list[Any], on_failure: Failure, timeout: float | None = None
+    ) -> Iterator[Any]:
         yield from self._pool.map_unordered(fn, context, items, on_failure, timeout)
 
     def __exit__(self, *exc: object) -> None:
@@ -76,7 +78,7 @@ def guided_chunks(items: list[Any], workers: int, cap: int = 16) -> list[list[An
     chunks, start = [], 0
     while start < len(items):
         size = max(1, min(cap, (len(items) - start) // (4 * workers)))
-        chunks.append(items[start:start + size])
+        chunks.append(items[start : start + size])
         start += size
     return chunks
 
@@ -95,13 +97,15 @@ class DaskBackend(Backend):
             self.client = Client(scheduler)
         else:
             workers = usable_cores() if jobs <= 0 else jobs
-            self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                         dashboard_address=None)
+            self._cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
             self.client = Client(self._cluster)
         self.n_workers = max(1, len(self.client.scheduler_info().get("workers", {})))
 
-    def map_unordered(self, fn: Task, context: Any, items: list[Any], on_failure: Failure,
-                      timeout: float | None = None) -> Iterator[Any]:
+    def map_unordered(
+        self, fn: Task, context: Any, items: list[Any], on_failure: Failure, timeout: float | None = None
+    ) -> Iterator[Any]:
         from dask.distributed import as_completed
 
         chunks = guided_chunks(items, self.n_workers)

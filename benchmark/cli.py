@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmark.datasets import DEFAULT_MAX_PIXELS, DESCRIPTIONS, DatasetNotFoundError
+from benchmark.datasets import DATASETS, DEFAULT_MAX_PIXELS, DatasetNotFoundError
 from benchmark.files import OutputError
 from benchmark.metrics import PROTOCOLS
 from benchmark.policies import POLICIES
@@ -85,13 +85,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     run_dir = run(config, log=lambda m: print(m, file=sys.stderr))
     print((run_dir / "table1.md").read_text())
-    print(f"Tables written to {run_dir}/: table1.{{md,tex,csv,json}}, table2.{{md,tex,csv,json}}; "
-          f"per-image records in per_image.jsonl")
+    print(
+        f"Tables written to {run_dir}/: table1.{{md,tex,csv,json}}, table2.{{md,tex,csv,json}}; "
+        f"per-image records in per_image.jsonl"
+    )
     record = RunRecord.read(run_dir)
     bad = {k: v for k, v in record.counts().items() if k in FAILING and v}
     if bad:
-        print(f"irbench: {', '.join(f'{v} cell(s) {k}' for k, v in bad.items())} (see the notes under the "
-              "tables); exit status 1", file=sys.stderr)
+        print(
+            f"irbench: {', '.join(f'{v} cell(s) {k}' for k, v in bad.items())} (see the notes under the "
+            "tables); exit status 1",
+            file=sys.stderr,
+        )
     return record.exit_code()
 
 
@@ -101,7 +106,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             spec = get_spec(name)
             print(f"{name:20s} {spec.kind:12s} {spec.description:15s} policy={spec.policy:12s} {spec.paper}")
     elif args.what == "datasets":
-        for name, text in DESCRIPTIONS.items():
+        for name, text in DATASETS.items():
             print(f"{name:12s} {text}")
     elif args.what == "protocols":
         for name, protocol in PROTOCOLS.items():
@@ -118,8 +123,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     record = RunRecord.read(args.run_dir)
     if not record.complete:
         done = sum(len(c) for c in record.cells.values())
-        print(f"irbench: {args.run_dir} is an INCOMPLETE run ({done} cells finished); the tables say so",
-              file=sys.stderr)
+        print(
+            f"irbench: {args.run_dir} is an INCOMPLETE run ({done} cells finished); the tables say so", file=sys.stderr
+        )
     return 0
 
 
@@ -134,10 +140,19 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_profile(args: argparse.Namespace) -> int:
     from benchmark.profiling import parse_sizes, profile_to_folder
 
-    paths = profile_to_folder(resolve_methods(args.methods), sizes=parse_sizes(args.sizes), repeats=args.repeats,
-                              warmup=args.warmup, batch=args.batch, device=args.device,
-                              max_seconds=args.max_seconds, run_dir=args.run, dataset=args.dataset, out=args.out,
-                              log=lambda m: print(m, file=sys.stderr))
+    paths = profile_to_folder(
+        resolve_methods(args.methods),
+        sizes=parse_sizes(args.sizes),
+        repeats=args.repeats,
+        warmup=args.warmup,
+        batch=args.batch,
+        device=args.device,
+        max_seconds=args.max_seconds,
+        run_dir=args.run,
+        dataset=args.dataset,
+        out=args.out,
+        log=lambda m: print(m, file=sys.stderr),
+    )
     print(paths[1].read_text())
     print("Written: " + ", ".join(str(p) for p in paths))
     return 0
@@ -146,27 +161,57 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from benchmark.training.loop import TrainConfig, train
 
-    config = TrainConfig(method=get_spec(args.method).name, dataset=args.dataset, data_root=args.data_root,
-                         out=Path(args.out or f"results/train/{get_spec(args.method).name}_{args.dataset}"),
-                         loss=args.loss, epochs=args.epochs, batch=args.batch, crop=args.crop, base=args.base,
-                         lr=args.lr, warmup=args.warmup, scales=args.scales, resume=args.resume, seed=args.seed,
-                         val_fraction=args.val_fraction, limit=args.limit, device=args.device, amp=not args.no_amp,
-                         threads=args.threads, channels_last=args.channels_last,
-                         method_params=_method_params([], args.set).get(get_spec(args.method).name, {}))
+    config = TrainConfig(
+        method=get_spec(args.method).name,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        out=Path(args.out or f"results/train/{get_spec(args.method).name}_{args.dataset}"),
+        loss=args.loss,
+        epochs=args.epochs,
+        batch=args.batch,
+        crop=args.crop,
+        base=args.base,
+        lr=args.lr,
+        warmup=args.warmup,
+        scales=args.scales,
+        resume=args.resume,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        limit=args.limit,
+        device=args.device,
+        amp=not args.no_amp,
+        threads=args.threads,
+        channels_last=args.channels_last,
+        method_params=_method_params([], args.set).get(get_spec(args.method).name, {}),
+    )
     result = train(config, log=lambda m: print(m, file=sys.stderr))
-    print(f"best epoch {result.best_epoch} (validation IoU {result.best_val_iou:.4f}): {result.best}\n"
-          f"score it: irbench run --methods {config.method} --weights {config.method}={result.best} "
-          f"--dataset {config.dataset}")
+    print(
+        f"best epoch {result.best_epoch} (validation IoU {result.best_val_iou:.4f}): {result.best}\n"
+        f"score it: irbench run --methods {config.method} --weights {config.method}={result.best} "
+        f"--dataset {config.dataset}"
+    )
     return 0
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from benchmark.reproduce import ReproduceConfig, reproduce
 
-    config = ReproduceConfig(table=args.table, dataset=args.dataset, data_root=args.data_root, epochs=args.epochs,
-                             limit=args.limit, crop=args.crop, base=args.base, batch=args.batch,
-                             warmup=args.warmup, out=Path(args.out), device=args.device, threads=args.threads,
-                             protocol=args.protocol, test_limit=args.test_limit)
+    config = ReproduceConfig(
+        table=args.table,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        epochs=args.epochs,
+        limit=args.limit,
+        crop=args.crop,
+        base=args.base,
+        batch=args.batch,
+        warmup=args.warmup,
+        out=Path(args.out),
+        device=args.device,
+        threads=args.threads,
+        protocol=args.protocol,
+        test_limit=args.test_limit,
+    )
     paths = reproduce(config, log=lambda m: print(m, file=sys.stderr))
     print(paths[0].read_text())
     print("Written: " + ", ".join(str(p) for p in paths))
@@ -176,13 +221,23 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from benchmark.offline import evaluate_predictions, format_missing
 
-    result = evaluate_predictions(pred_dir=args.pred_dir, dataset=args.dataset, data_root=args.data_root,
-                                  split=args.split, gt_dir=args.gt_dir, protocol=args.protocol,
-                                  policy=args.policy, strict=args.strict)
+    result = evaluate_predictions(
+        pred_dir=args.pred_dir,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        split=args.split,
+        gt_dir=args.gt_dir,
+        protocol=args.protocol,
+        policy=args.policy,
+        strict=args.strict,
+    )
     missing = result["missing_predictions"]
     if missing:
-        print(f"irbench: {len(missing)} of {result['n_images']} predictions missing or unreadable, scored as empty "
-              f"predictions (use --strict to make this an error): {format_missing(missing)}", file=sys.stderr)
+        print(
+            f"irbench: {len(missing)} of {result['n_images']} predictions missing or unreadable, scored as empty "
+            f"predictions (use --strict to make this an error): {format_missing(missing)}",
+            file=sys.stderr,
+        )
     text = json.dumps(result, indent=1)
     if args.json:
         Path(args.json).write_text(text)
@@ -193,45 +248,81 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="irbench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="irbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run methods on datasets and write Table 1 / Table 2")
-    p.add_argument("--methods", default="all",
-                   help="comma list of names, wildcards, 'all', 'traditional', 'deep' or family names")
+    p.add_argument(
+        "--methods", default="all", help="comma list of names, wildcards, 'all', 'traditional', 'deep' or family names"
+    )
     p.add_argument("--dataset", default="synth", help="comma list (default: synth, the embedded dataset)")
     p.add_argument("--data-root", default=None, help="folder holding the datasets (default: $IRBENCH_DATA or ./data)")
     p.add_argument("--split", default="test")
     p.add_argument("--protocol", default="irbench", choices=sorted(PROTOCOLS))
     p.add_argument("--policy", default=None, help="binarisation policy for every method (default: each method's)")
     p.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
-    p.add_argument("--backend", default="local", choices=("local", "dask"),
-                   help="where traditional detectors run: local isolated worker processes (default) or a Dask "
-                        "cluster")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="Dask scheduler address (tcp://host:8786); without it --backend dask starts a local cluster")
+    p.add_argument(
+        "--backend",
+        default="local",
+        choices=("local", "dask"),
+        help="where traditional detectors run: local isolated worker processes (default) or a Dask cluster",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Dask scheduler address (tcp://host:8786); without it --backend dask starts a local cluster",
+    )
     p.add_argument("--out", default="results", help="output folder (default: results/)")
     p.add_argument("--cache", default=None, help="score-map cache folder (default: <out>/cache)")
     p.add_argument("--name", default=None, help="run folder name (default: timestamp and datasets)")
-    p.add_argument("--on-error", default="skip", choices=("skip", "fail"),
-                   help="unusable images: leave them out and list them (skip) or stop (fail)")
-    p.add_argument("--weights", action="append", default=[], metavar="METHOD=PATH",
-                   help="checkpoint of a deep method (repeatable)")
-    p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
-                   help="override a method parameter (repeatable), e.g. tophat.size=7")
+    p.add_argument(
+        "--on-error",
+        default="skip",
+        choices=("skip", "fail"),
+        help="unusable images: leave them out and list them (skip) or stop (fail)",
+    )
+    p.add_argument(
+        "--weights", action="append", default=[], metavar="METHOD=PATH", help="checkpoint of a deep method (repeatable)"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="METHOD.PARAM=VALUE",
+        help="override a method parameter (repeatable), e.g. tophat.size=7",
+    )
     p.add_argument("--curves", action="store_true", help="also compute Pd-Fa and ROC curves (stored in run.json)")
-    p.add_argument("--ci", type=float, default=None, metavar="LEVEL",
-                   help="bootstrap confidence intervals over images for IoU/Pd/Fa, e.g. --ci 95")
+    p.add_argument(
+        "--ci",
+        type=float,
+        default=None,
+        metavar="LEVEL",
+        help="bootstrap confidence intervals over images for IoU/Pd/Fa, e.g. --ci 95",
+    )
     p.add_argument("--compare-paper", action="store_true", help="show the MSHNet paper's values beside ours")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help=f"per-image time limit of traditional detectors; an image over it fails alone "
-                        f"(default {DEFAULT_TIMEOUT:g}; 0: no limit)")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
-                   help=f"images with more pixels are skipped as unusable data (default {DEFAULT_MAX_PIXELS}; "
-                        "0: no cap)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing finished run folder of the same --name (an incomplete one is resumed)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"per-image time limit of traditional detectors; an image over it fails alone "
+        f"(default {DEFAULT_TIMEOUT:g}; 0: no limit)",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help=f"images with more pixels are skipped as unusable data (default {DEFAULT_MAX_PIXELS}; 0: no cap)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing finished run folder of the same --name (an incomplete one is resumed)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("list", help="list methods, datasets, protocols or policies")
@@ -255,10 +346,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=1, help="untimed calls first (default 1)")
     p.add_argument("--batch", type=int, default=1, help="images per call (default 1)")
     p.add_argument("--device", default="auto", help="deep methods: auto, cpu, cuda, cuda:N (default auto)")
-    p.add_argument("--max-seconds", type=float, default=None, metavar="S",
-                   help="time cap per method and size; no call starts after it (default: none)")
-    p.add_argument("--run", default=None, metavar="RUN_DIR",
-                   help="a run folder: write the profile there and draw fig1_<dataset>.png with its IoU")
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="time cap per method and size; no call starts after it (default: none)",
+    )
+    p.add_argument(
+        "--run",
+        default=None,
+        metavar="RUN_DIR",
+        help="a run folder: write the profile there and draw fig1_<dataset>.png with its IoU",
+    )
     p.add_argument("--dataset", default=None, help="with --run: chart only this dataset of the run")
     p.add_argument("--out", default=None, help="output folder without --run (default results/profile-<time>)")
     p.set_defaults(func=cmd_profile)
@@ -267,8 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, help="mshnet, dnanet, isnet, acm, alcnet, acm-basicirstd, ...")
     p.add_argument("--dataset", default="synth", help="dataset whose train split is used (default synth)")
     p.add_argument("--data-root", default=None)
-    p.add_argument("--loss", default=None, help="sls, sls-official, sls-s, sls-l1, sls-l2, iou, iou-batch, dice "
-                                                "(default: the method's recipe)")
+    p.add_argument(
+        "--loss",
+        default=None,
+        help="sls, sls-official, sls-s, sls-l1, sls-l2, iou, iou-batch, dice (default: the method's recipe)",
+    )
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--crop", type=int, default=None, help="training crop side")
@@ -285,8 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
-    p.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
-                   help="detector parameter, e.g. dnanet.in_channels=1")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="METHOD.PARAM=VALUE",
+        help="detector parameter, e.g. dnanet.in_channels=1",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("reproduce", help="train and score the cells of the MSHNet paper's Tables 3-6")
@@ -316,9 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", default="irbench", choices=sorted(PROTOCOLS))
     p.add_argument("--policy", default="fixed:0.5", help="binarisation of the maps read as /255 (default fixed:0.5)")
     p.add_argument("--json", default=None, help="write the metrics here (default: print)")
-    p.add_argument("--strict", action="store_true",
-                   help="a missing, unreadable or wrongly sized prediction is an error (exit 2, nothing scored) "
-                        "instead of being scored as an empty prediction")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="a missing, unreadable or wrongly sized prediction is an error (exit 2, nothing scored) "
+        "instead of being scored as an empty prediction",
+    )
     p.set_defaults(func=cmd_evaluate)
     return parser
 
@@ -328,8 +439,17 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     try:
         return args.func(args)
-    except (UnknownMethodError, DatasetNotFoundError, RunError, KeyError, ValueError, TypeError,
-            FileNotFoundError, OutputError, PoolStartError) as exc:
+    except (
+        UnknownMethodError,
+        DatasetNotFoundError,
+        RunError,
+        KeyError,
+        ValueError,
+        TypeError,
+        FileNotFoundError,
+        OutputError,
+        PoolStartError,
+    ) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"irbench: error: {message}", file=sys.stderr)
         return 2

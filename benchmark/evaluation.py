@@ -40,8 +40,9 @@ class Evaluation:
     predictions: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # id -> (pred, gt)
 
 
-def _prepared(samples: Iterable[Sample],
-              protocol: Protocol) -> Iterator[tuple[str, bool, np.ndarray, np.ndarray, float]]:
+def _prepared(
+    samples: Iterable[Sample], protocol: Protocol
+) -> Iterator[tuple[str, bool, np.ndarray, np.ndarray, float]]:
     """``(id, failed, score, gt, native target fraction)`` per sample, score and gt at the protocol's
     resolution; a failed image's score is all zeros."""
     for sample_id, score, native in samples:
@@ -50,8 +51,14 @@ def _prepared(samples: Iterable[Sample],
         yield sample_id, failed, score, gt, np.count_nonzero(native) / native.size
 
 
-def score_maps(samples: Iterable[Sample], protocol: Protocol | str, policy: str | Policy, curves: bool = False,
-               ci: float | None = None, keep: bool = False) -> Evaluation:
+def score_maps(
+    samples: Iterable[Sample],
+    protocol: Protocol | str,
+    policy: str | Policy,
+    curves: bool = False,
+    ci: float | None = None,
+    keep: bool = False,
+) -> Evaluation:
     """Score ``(id, score map or None, native gt)`` samples under ``protocol`` and ``policy``.
 
     Each map and mask is brought to the protocol's resolution (:meth:`Protocol.prepare`), binarised by the
@@ -66,8 +73,9 @@ def score_maps(samples: Iterable[Sample], protocol: Protocol | str, policy: str 
     pol = parse_policy(policy) if isinstance(policy, str) else policy
     if pol.needs_fit:
         if iter(samples) is samples:
-            raise TypeError(f"policy {pol.name!r} is fitted in a first pass: samples must be re-iterable (a list), "
-                            "not an iterator")
+            raise TypeError(
+                f"policy {pol.name!r} is fitted in a first pass: samples must be re-iterable (a list), not an iterator"
+            )
         for _, _, score, gt, _ in _prepared(samples, proto):
             pol.fit_update(score, gt)
         pol.fit_done()
@@ -114,7 +122,14 @@ class RecordMaps:
             yield record.id, score, gt
 
 
-def evaluate(dataset: Dataset, records: list[ImageRecord], score_of: ScoreOf, protocol: Protocol,
-             policy: str | Policy, curves: bool = False, ci: float | None = None) -> Evaluation:
+def evaluate(
+    dataset: Dataset,
+    records: list[ImageRecord],
+    score_of: ScoreOf,
+    protocol: Protocol,
+    policy: str | Policy,
+    curves: bool = False,
+    ci: float | None = None,
+) -> Evaluation:
     """:func:`score_maps` of the usable ``records`` of a run cell (maps from ``score_of``)."""
     return score_maps(RecordMaps(dataset, records, score_of), protocol, policy, curves, ci)

@@ -52,8 +52,12 @@ def plot_curves(run_dir: Path, run: RunRecord) -> list[Path]:
             if kind == "pd_fa":
                 ax.set(xscale="symlog", xlabel="Fa (1e-6)", ylabel="Pd", title=f"Pd-Fa, {display_name(d['name'])}")
             else:
-                ax.set(xscale="log", xlabel="false positive rate (pixels)", ylabel="true positive rate",
-                       title=f"ROC, {display_name(d['name'])}")
+                ax.set(
+                    xscale="log",
+                    xlabel="false positive rate (pixels)",
+                    ylabel="true positive rate",
+                    title=f"ROC, {display_name(d['name'])}",
+                )
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
             fig.text(0.01, 0.01, f"protocol {run.protocol['name']}", fontsize=6)
@@ -68,8 +72,9 @@ def plot_curves(run_dir: Path, run: RunRecord) -> list[Path]:
 def _boxes(matching: Matching) -> list[tuple[str, tuple[int, int, int, int]]]:
     """(kind, (row0, col0, row1, col1)) for correct, missed and false-alarm components."""
     gt_boxes, pred_boxes = ndimage.find_objects(matching.gt.labels), ndimage.find_objects(matching.pred.labels)
-    kinds = ([(gt_boxes[i], "correct" if hit else "missed") for i, hit in enumerate(matching.matched_gt)]
-             + [(pred_boxes[j], "false alarm") for j in np.flatnonzero(matching.false_alarm)])
+    kinds = [(gt_boxes[i], "correct" if hit else "missed") for i, hit in enumerate(matching.matched_gt)] + [
+        (pred_boxes[j], "false alarm") for j in np.flatnonzero(matching.false_alarm)
+    ]
     return [(kind, (rows.start, cols.start, rows.stop, cols.stop)) for (rows, cols), kind in kinds]
 
 
@@ -97,8 +102,9 @@ def plot_qualitative(run_dir: Path, run: RunRecord, dataset: str, n_images: int 
     store = ScoreStore(run.cache)
     cells = run.ok_cells(dataset)
     chosen = _chosen(ds, n_images)
-    fig, axes = plt.subplots(len(chosen), len(cells) + 1, figsize=(2.2 * (len(cells) + 1), 2.2 * len(chosen)),
-                             dpi=120, squeeze=False)
+    fig, axes = plt.subplots(
+        len(chosen), len(cells) + 1, figsize=(2.2 * (len(cells) + 1), 2.2 * len(chosen)), dpi=120, squeeze=False
+    )
     for c, (m, cell) in enumerate(cells, start=1):
         samples = []
         for sample, image, gt in chosen:
@@ -110,8 +116,11 @@ def plot_qualitative(run_dir: Path, run: RunRecord, dataset: str, n_images: int 
             ax = axes[r, c]
             ax.imshow(pred, cmap="gray", vmin=0, vmax=1)
             for kind, (r0, c0, r1, c1) in _boxes(match_components(pred, gt, proto)):
-                ax.add_patch(Rectangle((c0 - 2.5, r0 - 2.5), c1 - c0 + 4, r1 - r0 + 4, fill=False,
-                                       edgecolor=COLOURS[kind], linewidth=1))
+                ax.add_patch(
+                    Rectangle(
+                        (c0 - 2.5, r0 - 2.5), c1 - c0 + 4, r1 - r0 + 4, fill=False, edgecolor=COLOURS[kind], linewidth=1
+                    )
+                )
             _inset(ax, pred.astype(np.float32), gt)
             if r == 0:
                 ax.set_title(m.display, fontsize=8)
@@ -124,8 +133,13 @@ def plot_qualitative(run_dir: Path, run: RunRecord, dataset: str, n_images: int 
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.text(0.01, 0.005, "red: correct, blue: missed, yellow: false alarm; inset: close-up of the first target"
-             f"; at the {proto.name} evaluation resolution", fontsize=7)
+    fig.text(
+        0.01,
+        0.005,
+        "red: correct, blue: missed, yellow: false alarm; inset: close-up of the first target"
+        f"; at the {proto.name} evaluation resolution",
+        fontsize=7,
+    )
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     path = run_dir / f"qualitative_{dataset}.png"
     fig.savefig(path)
@@ -138,7 +152,7 @@ def _inset(ax: Any, picture: np.ndarray, gt: np.ndarray, half: int = 12) -> None
     if targets.n == 0:
         return
     cy, cx = (int(v) for v in targets.centroids[0])
-    crop = picture[max(cy - half, 0):cy + half, max(cx - half, 0):cx + half]
+    crop = picture[max(cy - half, 0) : cy + half, max(cx - half, 0) : cx + half]
     inset = ax.inset_axes((0.64, 0.64, 0.35, 0.35))
     inset.imshow(crop, cmap="gray", interpolation="nearest")
     inset.set_xticks([])
@@ -153,9 +167,17 @@ FIG1_MAX_AREA = 2400.0  # scatter area (points^2) of the circle of the largest F
 def _fig1_points(run: RunRecord, profile: dict[str, Any], dataset: str, size: str) -> list[dict[str, Any]]:
     """Profiled methods with an ok Table 1 cell for ``dataset``: label, kind, images/s, IoU (%), FLOPs."""
     cells = {m.name: c for m, c in run.ok_cells(dataset)}
-    return [{"label": m["display"], "kind": m["kind"], "x": m["sizes"][size]["images_per_second"],
-             "y": cells[m["name"]].metrics["iou"] * 100, "flops": m["sizes"][size]["macs"]}  # type: ignore[index]
-            for m in profile["methods"] if m["name"] in cells and size in m["sizes"]]
+    return [
+        {
+            "label": m["display"],
+            "kind": m["kind"],
+            "x": m["sizes"][size]["images_per_second"],
+            "y": cells[m["name"]].metrics["iou"] * 100,
+            "flops": m["sizes"][size]["macs"],
+        }  # type: ignore[index]
+        for m in profile["methods"]
+        if m["name"] in cells and size in m["sizes"]
+    ]
 
 
 def _label_points(ax: Any, points: list[dict[str, Any]], radii: list[float]) -> None:
@@ -164,20 +186,36 @@ def _label_points(ax: Any, points: list[dict[str, Any]], radii: list[float]) -> 
     renderer = fig.canvas.get_renderer()
     scale = fig.dpi / 72.0
     centres = [ax.transData.transform((p["x"], p["y"])) for p in points]
-    taken = [Bbox.from_extents(cx - r * scale, cy - r * scale, cx + r * scale, cy + r * scale)
-             for (cx, cy), r in zip(centres, radii, strict=True)]
+    taken = [
+        Bbox.from_extents(cx - r * scale, cy - r * scale, cx + r * scale, cy + r * scale)
+        for (cx, cy), r in zip(centres, radii, strict=True)
+    ]
     frame = ax.get_window_extent(renderer)
-    directions = ((1, 0, "left", "center"), (-1, 0, "right", "center"), (0, 1, "center", "bottom"),
-                  (0, -1, "center", "top"), (1, 1, "left", "bottom"), (-1, 1, "right", "bottom"),
-                  (1, -1, "left", "top"), (-1, -1, "right", "top"))
+    directions = (
+        (1, 0, "left", "center"),
+        (-1, 0, "right", "center"),
+        (0, 1, "center", "bottom"),
+        (0, -1, "center", "top"),
+        (1, 1, "left", "bottom"),
+        (-1, 1, "right", "bottom"),
+        (1, -1, "left", "top"),
+        (-1, -1, "right", "top"),
+    )
     for p, r in zip(points, radii, strict=True):
         chosen = None
         for push in (3.0, 14.0, 28.0):
             for dx, dy, ha, va in directions:
-                gap = (r + push) / (2 ** 0.5 if dx and dy else 1.0)
-                text = ax.annotate(p["label"], (p["x"], p["y"]), xytext=(dx * gap, dy * gap),
-                                   textcoords="offset points", ha=ha, va=va, fontsize=8,
-                                   arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6} if push > 3 else None)
+                gap = (r + push) / (2**0.5 if dx and dy else 1.0)
+                text = ax.annotate(
+                    p["label"],
+                    (p["x"], p["y"]),
+                    xytext=(dx * gap, dy * gap),
+                    textcoords="offset points",
+                    ha=ha,
+                    va=va,
+                    fontsize=8,
+                    arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6} if push > 3 else None,
+                )
                 box = text.get_window_extent(renderer).padded(2)
                 inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
                 if inside and not any(box.overlaps(t) for t in taken):
@@ -187,8 +225,15 @@ def _label_points(ax: Any, points: list[dict[str, Any]], radii: list[float]) -> 
             if chosen is not None:
                 break
         if chosen is None:  # crowded: put it to the right anyway
-            text = ax.annotate(p["label"], (p["x"], p["y"]), xytext=(r + 3, 0), textcoords="offset points",
-                               ha="left", va="center", fontsize=8)
+            text = ax.annotate(
+                p["label"],
+                (p["x"], p["y"]),
+                xytext=(r + 3, 0),
+                textcoords="offset points",
+                ha="left",
+                va="center",
+                fontsize=8,
+            )
             chosen = text.get_window_extent(renderer)
         taken.append(chosen)
 
@@ -213,14 +258,27 @@ def plot_fig1(run_dir: Path, run: RunRecord, profile: dict[str, Any], dataset: s
         if p["flops"] is None:
             ax.scatter(p["x"], p["y"], s=a, marker="s", facecolor="none", edgecolor="0.3", linewidth=1.2, zorder=3)
         else:
-            ax.scatter(p["x"], p["y"], s=a, color=colours(deep.index(p) % 10), alpha=0.55, edgecolor="0.2",
-                       linewidth=0.6, zorder=2)
+            ax.scatter(
+                p["x"],
+                p["y"],
+                s=a,
+                color=colours(deep.index(p) % 10),
+                alpha=0.55,
+                edgecolor="0.2",
+                linewidth=0.6,
+                zorder=2,
+            )
     xs, ys = [p["x"] for p in points], [p["y"] for p in points]
     pad = max(4.0, 0.2 * (max(ys) - min(ys)))
     low = max(min(ys) - pad, -0.12 * (max(ys) - min(ys) + 2 * pad))  # room below for circles near IoU 0
-    ax.set(xscale="log", xlim=(min(xs) / 2.5, max(xs) * 2.5), ylim=(low, max(ys) + pad),
-           xlabel=f"images / second at {size}x{size} (log scale)", ylabel=f"IoU (%) on {display_name(dataset)}",
-           title=f"Detection vs speed vs FLOPs, {display_name(dataset)}")
+    ax.set(
+        xscale="log",
+        xlim=(min(xs) / 2.5, max(xs) * 2.5),
+        ylim=(low, max(ys) + pad),
+        xlabel=f"images / second at {size}x{size} (log scale)",
+        ylabel=f"IoU (%) on {display_name(dataset)}",
+        title=f"Detection vs speed vs FLOPs, {display_name(dataset)}",
+    )
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.1e}"[0] in "25" else ""))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}" if v >= 0 else ""))
@@ -231,26 +289,58 @@ def plot_fig1(run_dir: Path, run: RunRecord, profile: dict[str, Any], dataset: s
         for value in _reference_flops([p["flops"] for p in deep]):
             giga = value / 1e9
             text = f"{giga:.3g}" if giga < 1000 else f"{giga:.0f}"
-            handles.append(ax.scatter([], [], s=FIG1_MAX_AREA * value / biggest, color="0.75", edgecolor="0.2",
-                                      linewidth=0.6, label=f"{text} G FLOPs"))
+            handles.append(
+                ax.scatter(
+                    [],
+                    [],
+                    s=FIG1_MAX_AREA * value / biggest,
+                    color="0.75",
+                    edgecolor="0.2",
+                    linewidth=0.6,
+                    label=f"{text} G FLOPs",
+                )
+            )
     if len(deep) < len(points):
-        handles.append(ax.scatter([], [], s=40, marker="s", facecolor="none", edgecolor="0.3", linewidth=1.2,
-                                  label="traditional\n(no FLOPs)"))
-    room = FIG1_MAX_AREA ** 0.5 / 8  # the largest key circle's diameter in 8-pt font units
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, borderaxespad=0,
-              labelspacing=room * 0.8, handlelength=room, handleheight=room * 0.6, borderpad=1.2, frameon=False,
-              title="circle area", title_fontsize=8)
+        handles.append(
+            ax.scatter(
+                [],
+                [],
+                s=40,
+                marker="s",
+                facecolor="none",
+                edgecolor="0.3",
+                linewidth=1.2,
+                label="traditional\n(no FLOPs)",
+            )
+        )
+    room = FIG1_MAX_AREA**0.5 / 8  # the largest key circle's diameter in 8-pt font units
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        fontsize=8,
+        borderaxespad=0,
+        labelspacing=room * 0.8,
+        handlelength=room,
+        handleheight=room * 0.6,
+        borderpad=1.2,
+        frameon=False,
+        title="circle area",
+        title_fontsize=8,
+    )
     device = sorted({m["device"] for m in profile["methods"]})
     missing = [m["display"] for m in profile["methods"] if m["display"] not in {p["label"] for p in points}]
-    note = (f"circle area = FLOPs (thop MACs) at {size}x{size}; speed: {'/'.join(device)}, "
-            f"{profile['threads']} torch thread(s), median of {profile['repeats']}; "
-            f"IoU: protocol {run.protocol['name']}")
+    note = (
+        f"circle area = FLOPs (thop MACs) at {size}x{size}; speed: {'/'.join(device)}, "
+        f"{profile['threads']} torch thread(s), median of {profile['repeats']}; "
+        f"IoU: protocol {run.protocol['name']}"
+    )
     if missing:
         note += f"; not in this run: {', '.join(missing)}"
     fig.text(0.01, 0.01, note, fontsize=6, wrap=True)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.canvas.draw()  # labels are placed in the final layout
-    _label_points(ax, points, [a ** 0.5 / 2 for a in area])
+    _label_points(ax, points, [a**0.5 / 2 for a in area])
     path = run_dir / f"fig1_{dataset}.png"
     fig.savefig(path)
     plt.close(fig)
@@ -260,7 +350,7 @@ def plot_fig1(run_dir: Path, run: RunRecord, profile: dict[str, Any], dataset: s
 def _reference_flops(values: list[float]) -> list[float]:
     """Up to three round FLOPs values (1, 10, 100 ... G) spanning ``values``, for the size legend."""
     low, high = min(values), max(values)
-    decades = [10.0 ** k for k in range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)]
+    decades = [10.0**k for k in range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))) + 1)]
     inside = [d for d in decades if low / 3 <= d <= high * 1.01] or [high]
     return inside[-3:]
 

@@ -61,13 +61,13 @@ def _usable(path: Path, shape: tuple[int, ...]) -> tuple[np.ndarray | None, str 
     except _READ_ERRORS as exc:
         return None, f"unreadable ({type(exc).__name__}: {exc})"
     if pred.shape != shape:
-        return None, (f"size mismatch ({pred.shape[1]}x{pred.shape[0]}, ground truth "
-                      f"{shape[1]}x{shape[0]}, WxH)")
+        return None, (f"size mismatch ({pred.shape[1]}x{pred.shape[0]}, ground truth {shape[1]}x{shape[0]}, WxH)")
     return pred, None
 
 
-def _ground_truth(dataset: str | None, data_root: str | None, split: str,
-                  gt_dir: str | None) -> list[tuple[str, Callable[[], np.ndarray]]]:
+def _ground_truth(
+    dataset: str | None, data_root: str | None, split: str, gt_dir: str | None
+) -> list[tuple[str, Callable[[], np.ndarray]]]:
     """``(id, loader)`` pairs, where ``loader()`` returns the bool mask."""
     if dataset:
         ds = get_dataset(dataset, data_root, split)
@@ -87,9 +87,16 @@ def format_missing(entries: list[dict[str, Any]], limit: int = 10) -> str:
     return text + (f", ... and {len(entries) - limit} more" if len(entries) > limit else "")
 
 
-def evaluate_predictions(pred_dir: str, dataset: str | None = None, data_root: str | None = None,
-                         split: str = "test", gt_dir: str | None = None, protocol: str = "irbench",
-                         policy: str = "fixed:0.5", strict: bool = False) -> dict[str, Any]:
+def evaluate_predictions(
+    pred_dir: str,
+    dataset: str | None = None,
+    data_root: str | None = None,
+    split: str = "test",
+    gt_dir: str | None = None,
+    protocol: str = "irbench",
+    policy: str = "fixed:0.5",
+    strict: bool = False,
+) -> dict[str, Any]:
     """Evaluate every ground-truth id against ``pred_dir/<id>.png``; return metrics as raw fractions.
 
     Missing, unreadable or wrongly sized predictions are scored as empty and listed under
@@ -121,7 +128,14 @@ def evaluate_predictions(pred_dir: str, dataset: str | None = None, data_root: s
 
     metrics = score_maps(samples(), protocol, pol).metrics
     if strict and missing:
-        raise MissingPredictionsError(f"{len(missing)} of {metrics['n_images']} predictions missing, unreadable or "
-                                      f"wrongly sized (--strict, nothing scored): {format_missing(missing, 5)}")
-    return {**metrics, "policy": pol.name, "skipped": skipped, "missing_predictions": missing,
-            "n_missing_predictions": len(missing)}
+        raise MissingPredictionsError(
+            f"{len(missing)} of {metrics['n_images']} predictions missing, unreadable or "
+            f"wrongly sized (--strict, nothing scored): {format_missing(missing, 5)}"
+        )
+    return {
+        **metrics,
+        "policy": pol.name,
+        "skipped": skipped,
+        "missing_predictions": missing,
+        "n_missing_predictions": len(missing),
+    }

@@ -18,12 +18,18 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from multiprocessing.connection import Connection, wait
 from typing import Any, Self
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 _PARENT_CHECK_SECONDS = 1.0
 _START_SECONDS = 120.0
 
@@ -34,10 +40,8 @@ class PoolStartError(RuntimeError):
 
 def _die_with_parent() -> None:
     if sys.platform.startswith("linux"):
-        try:
+        with suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
 
 
 def _worker_main(conn: Connection, parent: int) -> None:
@@ -58,6 +62,7 @@ def _worker_main(conn: Connection, parent: int) -> None:
             return
         if isinstance(message, tuple) and len(message) == 3 and message[0] == "context":
             _, fn, context = message
+            conn.send("context loaded")  # imports done: the task clock starts after this
             continue
         try:
             reply = (True, fn(context, message))  # type: ignore[misc]
@@ -102,21 +107,37 @@ class _Worker:
         self.item: Any = None
         self.started = 0.0
 
-    def wait_ready(self) -> None:
-        """Block until the worker says it is ready; :class:`PoolStartError` if it dies first."""
+    def _answered(self, expected: str) -> bool:
         ready = wait([self.conn, self.process.sentinel], timeout=_START_SECONDS)
         if self.conn in ready:
             try:
-                if self.conn.recv() == "ready":
-                    return
+                return self.conn.recv() == expected
             except (EOFError, OSError):
                 pass
         self.process.join(timeout=5)
-        raise PoolStartError(
-            f"a worker process could not start ({describe_exit(self.process.exitcode)}). Workers are spawned "
-            "and import the main script: a script that calls irbench's run() must guard it with "
-            "`if __name__ == \"__main__\":`"
-        )
+        return False
+
+    def wait_ready(self) -> None:
+        """Block until the worker says it is ready; :class:`PoolStartError` if it dies first."""
+        if not self._answered("ready"):
+            raise PoolStartError(
+                f"a worker process could not start ({describe_exit(self.process.exitcode)}). Workers are "
+                "spawned and import the main script: a script that calls irbench's run() must guard it with "
+                '`if __name__ == "__main__":`'
+            )
+
+    def send_context(self, fn: Callable[[Any, Any], Any], context: Any, token: int) -> None:
+        """Send the task function and its context; :meth:`wait_context` then waits for the worker to load them."""
+        self.context_id = token if self.send(("context", fn, context)) else None
+
+    def wait_context(self, fn: Callable[[Any, Any], Any]) -> None:
+        """Block until the worker has imported what the task needs, so that import time never counts
+        against a task's time limit; :class:`PoolStartError` if it cannot."""
+        if self.context_id is None or not self._answered("context loaded"):
+            raise PoolStartError(
+                f"a worker process could not load the task {fn.__module__}.{fn.__qualname__} "
+                f"({describe_exit(self.process.exitcode)})"
+            )
 
     def send(self, message: Any) -> bool:
         try:
@@ -161,8 +182,14 @@ class WorkerPool:
         worker.stop(kill=True)
         self._workers.remove(worker)
 
-    def map_unordered(self, fn: Callable[[Any, Any], Any], context: Any, items: Iterable[Any],
-                      on_failure: Callable[[Any, str], Any], timeout: float | None = None) -> Iterator[Any]:
+    def map_unordered(
+        self,
+        fn: Callable[[Any, Any], Any],
+        context: Any,
+        items: Iterable[Any],
+        on_failure: Callable[[Any, str], Any],
+        timeout: float | None = None,
+    ) -> Iterator[Any]:
         """Yield ``fn(context, item)`` for every item as it finishes, or ``on_failure(item, message)`` for an
         item that raised, timed out (``timeout`` seconds, ``None``/0: no limit) or killed its worker.
 
@@ -180,25 +207,24 @@ class WorkerPool:
                 self._replace(worker)  # abandoned mid-task (error or generator closed): nothing half-done
 
     def _dispatch(self, fn: Callable[[Any, Any], Any], context: Any, token: int, queue: deque[Any]) -> None:
-        new = [_Worker(self._ctx, self.threads)
-               for _ in range(min(self.n_workers, len(queue) + self._busy()) - len(self._workers))]
+        new = [
+            _Worker(self._ctx, self.threads)
+            for _ in range(min(self.n_workers, len(queue) + self._busy()) - len(self._workers))
+        ]
         self._workers += new
-        for worker in new:
-            try:
+        idle = [w for w in self._workers if w.item is None][: len(queue)]
+        try:
+            for worker in new:
                 worker.wait_ready()
-            except PoolStartError:
-                self.close()
-                raise
-        for worker in self._workers:
-            if not queue:
-                return
-            if worker.item is not None:
-                continue
-            if worker.context_id != token:
-                if not worker.send(("context", fn, context)):
-                    self._replace(worker)
-                    return
-                worker.context_id = token
+            stale = [w for w in idle if w.context_id != token]
+            for worker in stale:
+                worker.send_context(fn, context, token)
+            for worker in stale:
+                worker.wait_context(fn)
+        except PoolStartError:
+            self.close()
+            raise
+        for worker in idle:
             item = queue.popleft()
             if not worker.send(item):
                 queue.appendleft(item)

@@ -8,8 +8,8 @@ of that size from the engine's ``synth`` generator. The timed call is the detect
 Conventions
 -----------
 * **"FLOPs" are MACs.** The field reports multiply-accumulates as ``thop`` counts them, which IRSTD papers
-  (MSHNet's Fig. 1 included) label "FLOPs"; counted by :func:`methods.deep.flops.count_macs` on the
-  detector's forward path at the padded input size, batch 1.
+  (MSHNet's Fig. 1 included) label "FLOPs"; each detector counts its own
+  (:meth:`~methods.registry.Detector.complexity`: its forward path at the padded input size, batch 1).
 * Deep methods are profiled with **randomly initialised weights** (seeded); speed does not depend on them.
 * ``max_seconds`` caps the time spent per method and size: no further call starts once it has elapsed
   (so it is exceeded by at most one call). When the cap runs out before any timed call, the last warm-up
@@ -26,29 +26,37 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from benchmark.datasets.synth import SynthConfig, generate
 from benchmark.environment import environment
 from benchmark.record import RunRecord
 from benchmark.render import Table, fmt, to_markdown
-from methods.deep.base import DeepDetector, resolve_device
-from methods.deep.flops import count_macs, count_params
-from methods.deep.presets import in_channels
-from methods.registry import Detector, create, get_spec
+from methods.deep.base import resolve_device
+from methods.registry import create, get_spec
 from methods.validation import check_positive, check_positive_int
 
-__all__ = ["Timing", "time_calls", "parse_sizes", "profile", "profile_table", "write_profile", "profile_to_folder",
-           "FLOPS_NOTE"]
+__all__ = [
+    "Timing",
+    "time_calls",
+    "parse_sizes",
+    "profile",
+    "profile_table",
+    "write_profile",
+    "profile_to_folder",
+    "FLOPS_NOTE",
+]
 
-FLOPS_NOTE = ('"FLOPs" are multiply-accumulates (MACs) of one forward pass at batch 1, as thop reports them '
-              "and IRSTD papers label them; traditional methods have none (-).")
+FLOPS_NOTE = (
+    '"FLOPs" are multiply-accumulates (MACs) of one forward pass at batch 1, as thop reports them '
+    "and IRSTD papers label them; traditional methods have none (-)."
+)
 CAP_MARK, COLD_MARK = "†", "*"
 
 
@@ -134,62 +142,58 @@ def synthetic_images(size: int, n: int) -> list[np.ndarray]:
     return [generate(config, "test", i)[0] for i in range(n)]
 
 
-class _ForwardPath(nn.Module):
-    """The network as the detector runs it (``forward_scores``), so hooks see the layers actually used."""
-
-    def __init__(self, det: DeepDetector, net: nn.Module) -> None:
-        super().__init__()
-        self.det, self.net = det, net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.det.forward_scores(self.net, x)
-
-
-def _network_side(det: DeepDetector, size: int) -> int:
-    """Side of the square the network sees for a ``size`` image (``input_size`` or padded to the stride)."""
-    side = det.params.get("input_size") or size
-    return side + (-side) % det.stride
-
-
-def _profile_one(name: str, sizes: list[int], repeats: int, warmup: int, batch: int, device: str,
-                 max_seconds: float | None, log: Callable[[str], None]) -> dict[str, Any]:
+def _profile_one(
+    name: str,
+    sizes: list[int],
+    repeats: int,
+    warmup: int,
+    batch: int,
+    device: str,
+    max_seconds: float | None,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     spec = get_spec(name)
-    det: Detector
-    entry: dict[str, Any] = {"name": spec.name, "display": spec.label, "kind": spec.kind,
-                             "description": spec.description, "params": None, "sizes": {}}
-    macs: dict[int, int | None] = dict.fromkeys(sizes)
-    if spec.kind == "deep":
-        det = create(spec.name, device=device, batch_size=batch)
-        if not isinstance(det, DeepDetector):
-            raise ValueError(f"method {spec.name!r}: deep methods must derive from DeepDetector to be profiled")
-        torch.manual_seed(0)
-        net = det.build().to(det.device)
-        entry["params"] = count_params(net)
-        path = _ForwardPath(det, net)
-        for size in sizes:
-            side = _network_side(det, size)
-            macs[size] = count_macs(path, (1, in_channels(det.preset), side, side))
-        entry["device"] = det.device.type
-        det.use_network(net)  # random init, prepared for inference (BN folded) as loaded weights would be
-    else:
-        det = create(spec.name)
-        entry["device"] = "cpu"
+    entry: dict[str, Any] = {
+        "name": spec.name,
+        "display": spec.label,
+        "kind": spec.kind,
+        "description": spec.description,
+        "params": None,
+        "sizes": {},
+    }
+    det = create(spec.name, device=device, batch_size=batch) if spec.kind == "deep" else create(spec.name)
+    costs = {size: det.complexity(size) for size in sizes}
+    entry["params"] = next((c.params for c in costs.values() if c is not None), None)
+    entry["device"] = det.provenance().get("device", "cpu")
+    det.use_random_weights(seed=0)  # deep: seeded random init, prepared for inference as loaded weights are
     for size in sizes:
         images = synthetic_images(size, batch)
-        timing = time_calls(lambda: det.detect_batch(images), repeats, warmup, max_seconds)
+        timing = time_calls(partial(det.detect_batch, images), repeats, warmup, max_seconds)
         per_image = timing.median / batch
         entry["sizes"][str(size)] = {
-            "macs": macs[size], "seconds_per_image": per_image, "images_per_second": 1.0 / per_image,
-            "runs": len(timing.seconds), "warmup": timing.warmup, "capped": timing.capped, "cold": timing.cold,
+            "macs": None if costs[size] is None else costs[size].macs,
+            "seconds_per_image": per_image,
+            "images_per_second": 1.0 / per_image,
+            "runs": len(timing.seconds),
+            "warmup": timing.warmup,
+            "capped": timing.capped,
+            "cold": timing.cold,
             "seconds_per_call": list(timing.seconds),
         }
         log(f"{spec.name} {size}x{size}: {per_image:.4g} s/image ({len(timing.seconds)} run(s))")
     return entry
 
 
-def profile(methods: Sequence[str], sizes: Sequence[int] = (256, 512), repeats: int = 5, warmup: int = 1,
-            batch: int = 1, device: str = "auto", max_seconds: float | None = None,
-            log: Callable[[str], None] = print) -> dict[str, Any]:
+def profile(
+    methods: Sequence[str],
+    sizes: Sequence[int] = (256, 512),
+    repeats: int = 5,
+    warmup: int = 1,
+    batch: int = 1,
+    device: str = "auto",
+    max_seconds: float | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Profile ``methods`` at every size; return the record written as ``profile.json``.
 
     Parameters
@@ -222,11 +226,19 @@ def profile(methods: Sequence[str], sizes: Sequence[int] = (256, 512), repeats: 
         check_positive(max_seconds, "max_seconds")
     names = [get_spec(m).name for m in methods]
     record = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "sizes": sizes, "repeats": repeats, "warmup": warmup, "batch": batch, "device": device,
-        "max_seconds": max_seconds, "threads": torch.get_num_threads(), "flops": FLOPS_NOTE,
-        "weights": "random initialisation (seeded)", "input": "synth generator, test split",
-        "environment": environment(), "methods": [],
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "sizes": sizes,
+        "repeats": repeats,
+        "warmup": warmup,
+        "batch": batch,
+        "device": device,
+        "max_seconds": max_seconds,
+        "threads": torch.get_num_threads(),
+        "flops": FLOPS_NOTE,
+        "weights": "random initialisation (seeded)",
+        "input": "synth generator, test split",
+        "environment": environment(),
+        "methods": [],
     }
     for name in names:
         record["methods"].append(_profile_one(name, sizes, repeats, warmup, batch, device, max_seconds, log))
@@ -246,13 +258,16 @@ def profile_table(record: dict[str, Any]) -> Table:
         row = [m["display"], m["description"], m["device"], fmt(m["params"] / 1e6 if m["params"] else None)]
         for s in sizes:
             c = m["sizes"][s]
-            row += [fmt(c["macs"] / 1e9 if c["macs"] is not None else None), fmt(c["seconds_per_image"]),
-                    fmt(c["images_per_second"]), _runs_cell(c)]
+            row += [
+                fmt(c["macs"] / 1e9 if c["macs"] is not None else None),
+                fmt(c["seconds_per_image"]),
+                fmt(c["images_per_second"]),
+                _runs_cell(c),
+            ]
         rows.append(row)
         speeds.append([m["sizes"][s]["images_per_second"] for s in sizes])
     best = [max(col) if len(col) > 1 else None for col in zip(*speeds)]
-    bold = [[False] * 4 + [j % 4 == 2 and sp[j // 4] == best[j // 4] for j in range(4 * len(sizes))]
-            for sp in speeds]
+    bold = [[False] * 4 + [j % 4 == 2 and sp[j // 4] == best[j // 4] for j in range(4 * len(sizes))] for sp in speeds]
     env = record["environment"]
     cap = record["max_seconds"]
     notes = [
@@ -261,7 +276,9 @@ def profile_table(record: dict[str, Any]) -> Table:
         f"{record['warmup']} warm-up call(s) on images of each size ({record['input']}); deep methods with "
         f"{record['weights']} weights, timed end to end (preprocessing, forward, copy back to numpy).",
         f"Runs: timed calls taken; {CAP_MARK} stopped by --max-seconds {cap:g}; {COLD_MARK} the first call "
-        f"exceeded the cap: one warm-up (cold) timing." if cap else "Runs: timed calls taken (no time cap).",
+        f"exceeded the cap: one warm-up (cold) timing."
+        if cap
+        else "Runs: timed calls taken (no time cap).",
         f"Machine: {env['platform']}, {env['cpu_count']} CPUs, {record['threads']} torch threads, GPU "
         f"{env['gpu'] or 'none'}; torch {env['packages'].get('torch')}; created {record['created']}.",
     ]
@@ -270,20 +287,51 @@ def profile_table(record: dict[str, Any]) -> Table:
         lead=["Method", "Description", "Device", "Params(M)"],
         groups=[(f"{s}x{s}", 4) for s in sizes],
         columns=["FLOPs(G)", "s/img", "img/s", "runs"] * len(sizes),
-        rows=rows, bold=bold, notes=notes,
+        rows=rows,
+        bold=bold,
+        notes=notes,
     )
 
 
 def _csv(record: dict[str, Any]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["method", "kind", "device", "threads", "size", "params", "flops_macs", "seconds_per_image",
-                     "images_per_second", "runs", "warmup", "capped", "cold"])
+    writer.writerow(
+        [
+            "method",
+            "kind",
+            "device",
+            "threads",
+            "size",
+            "params",
+            "flops_macs",
+            "seconds_per_image",
+            "images_per_second",
+            "runs",
+            "warmup",
+            "capped",
+            "cold",
+        ]
+    )
     for m in record["methods"]:
         for size, c in m["sizes"].items():
-            writer.writerow([m["name"], m["kind"], m["device"], record["threads"], size, m["params"] or "",
-                             "" if c["macs"] is None else c["macs"], c["seconds_per_image"], c["images_per_second"],
-                             c["runs"], c["warmup"], c["capped"], c["cold"]])
+            writer.writerow(
+                [
+                    m["name"],
+                    m["kind"],
+                    m["device"],
+                    record["threads"],
+                    size,
+                    m["params"] or "",
+                    "" if c["macs"] is None else c["macs"],
+                    c["seconds_per_image"],
+                    c["images_per_second"],
+                    c["runs"],
+                    c["warmup"],
+                    c["capped"],
+                    c["cold"],
+                ]
+            )
     return buffer.getvalue()
 
 
@@ -305,15 +353,24 @@ def _run_datasets(run_dir: Path, dataset: str | None) -> tuple[RunRecord, list[s
     if dataset is None:
         return run, names
     if dataset not in names:
-        raise ValueError(f"parameter 'dataset' must be one of the run's datasets ({', '.join(names)}), "
-                         f"got {dataset!r}")
+        raise ValueError(f"parameter 'dataset' must be one of the run's datasets ({', '.join(names)}), got {dataset!r}")
     return run, [dataset]
 
 
-def profile_to_folder(methods: Sequence[str], *, sizes: Sequence[int] = (256, 512), repeats: int = 5,
-                      warmup: int = 1, batch: int = 1, device: str = "auto", max_seconds: float | None = None,
-                      run_dir: str | Path | None = None, dataset: str | None = None,
-                      out: str | Path | None = None, log: Callable[[str], None] = print) -> list[Path]:
+def profile_to_folder(
+    methods: Sequence[str],
+    *,
+    sizes: Sequence[int] = (256, 512),
+    repeats: int = 5,
+    warmup: int = 1,
+    batch: int = 1,
+    device: str = "auto",
+    max_seconds: float | None = None,
+    run_dir: str | Path | None = None,
+    dataset: str | None = None,
+    out: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> list[Path]:
     """Profile ``methods``, write the three profile files and, given a run folder, its Fig. 1 charts.
 
     The files go into ``run_dir`` when given, else ``out`` (default ``results/profile-<timestamp>``).
@@ -330,7 +387,7 @@ def profile_to_folder(methods: Sequence[str], *, sizes: Sequence[int] = (256, 51
     elif out is not None:
         folder = Path(out)
     else:
-        folder = Path("results") / f"profile-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+        folder = Path("results") / f"profile-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     record = profile(methods, sizes, repeats, warmup, batch, device, max_seconds, log)
     written = write_profile(record, folder)
     if chart is not None:

@@ -140,7 +140,7 @@ class RunRecord:
 
     def counts(self) -> dict[str, int]:
         """How many cells have each status."""
-        out = {s: 0 for s in STATUSES}
+        out = dict.fromkeys(STATUSES, 0)
         for cells in self.cells.values():
             for cell in cells.values():
                 out[cell.status] += 1

@@ -40,10 +40,14 @@ def to_markdown(table: Table) -> str:
     """GitHub Markdown: group names are prefixed to their columns; bold is ``**x**``."""
     header, index = list(table.lead), 0
     for group, span in table.groups:
-        header += [f"{group} {col}".strip() for col in table.columns[index:index + span]]
+        header += [f"{group} {col}".strip() for col in table.columns[index : index + span]]
         index += span
-    lines = [f"**{table.caption}**", "", "| " + " | ".join(header) + " |",
-             "|" + "|".join(":---" if i < len(table.lead) else "---:" for i in range(len(header))) + "|"]
+    lines = [
+        f"**{table.caption}**",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(":---" if i < len(table.lead) else "---:" for i in range(len(header))) + "|",
+    ]
     for row, marks in zip(table.rows, table.bold, strict=True):
         cells = [f"**{c}**" if b and c not in ("", "-") else c for c, b in zip(row, marks, strict=True)]
         lines.append("| " + " | ".join(cells) + " |")
@@ -55,11 +59,29 @@ def to_markdown(table: Table) -> str:
 def latex_escape(text: str) -> str:
     """Escape LaTeX special characters and turn the arrows/units used in headers into math."""
     out = text
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
-                 ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
+    for a, b in (
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("$", r"\$"),
+        ("#", r"\#"),
+        ("_", r"\_"),
+        ("{", r"\{"),
+        ("}", r"\}"),
+        ("~", r"\textasciitilde{}"),
+        ("^", r"\^{}"),
+    ):
         out = out.replace(a, b)
-    for a, b in (("↑", r"$\uparrow$"), ("↓", r"$\downarrow$"), ("∞", r"$\infty$"), ("×", r"$\times$"),
-                 ("≥", r"$\geq$"), ("±", r"$\pm$"), ("1e-6", r"$10^{-6}$"), ("→", r"$\rightarrow$")):
+    for a, b in (
+        ("↑", r"$\uparrow$"),
+        ("↓", r"$\downarrow$"),
+        ("∞", r"$\infty$"),
+        ("×", r"$\times$"),
+        ("≥", r"$\geq$"),
+        ("±", r"$\pm$"),
+        ("1e-6", r"$10^{-6}$"),
+        ("→", r"$\rightarrow$"),
+    ):
         out = out.replace(a, b)
     return out
 
@@ -81,8 +103,10 @@ def to_latex(table: Table) -> str:
     for i, (row, marks) in enumerate(zip(table.rows, table.bold, strict=True)):
         if i in table.rules and i:
             lines.append(r"\midrule")
-        cells = [rf"\textbf{{{latex_escape(c)}}}" if b and c not in ("", "-") else latex_escape(c)
-                 for c, b in zip(row, marks, strict=True)]
+        cells = [
+            rf"\textbf{{{latex_escape(c)}}}" if b and c not in ("", "-") else latex_escape(c)
+            for c, b in zip(row, marks, strict=True)
+        ]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{latex_escape(table.caption)}}}"]
     if table.notes:

@@ -21,8 +21,11 @@ from benchmark.reference import PAPER_SCALE, load_paper, paper_units
 from benchmark.render import Table, fmt, to_latex, to_markdown
 
 FORMATS = ("md", "tex", "csv", "json")
-METRICS = (("iou", "IoU(%) ↑", PAPER_SCALE["iou"], max), ("pd", "Pd(%) ↑", PAPER_SCALE["pd"], max),
-           ("fa", "Fa(1e-6) ↓", PAPER_SCALE["fa"], min))
+METRICS = (
+    ("iou", "IoU(%) ↑", PAPER_SCALE["iou"], max),
+    ("pd", "Pd(%) ↑", PAPER_SCALE["pd"], max),
+    ("fa", "Fa(1e-6) ↓", PAPER_SCALE["fa"], min),
+)
 
 
 def _value(cell: Cell | None, key: str, scale: float) -> float | None:
@@ -47,24 +50,35 @@ def _notes(run: RunRecord) -> list[str]:
     if not run.complete:
         done = sum(len(c) for c in run.cells.values())
         planned = len(run.settings.get("methods", [])) * len(run.datasets)
-        notes.append(f"INCOMPLETE RUN: {done} of {planned} cells finished when this record was last written (the "
-                     "run was stopped or is still going); cells not reached are marked so.")
+        notes.append(
+            f"INCOMPLETE RUN: {done} of {planned} cells finished when this record was last written (the "
+            "run was stopped or is still going); cells not reached are marked so."
+        )
     policies = sorted({f"{m.display}: {c.policy.name}" for m, c in _ok(run) if c.policy is not None})
-    notes += [f"Protocol `{run.protocol['name']}`: {run.protocol['description']}",
-              f"Binarisation policy per method: {'; '.join(policies) or 'none'}."]
+    notes += [
+        f"Protocol `{run.protocol['name']}`: {run.protocol['description']}",
+        f"Binarisation policy per method: {'; '.join(policies) or 'none'}.",
+    ]
     if any(c.policy is not None and c.policy.optimistic for _, c in _ok(run)):
-        notes.append("`sweep` picks the best of 256 thresholds on the test data itself: optimistic, not a "
-                     "deployable operating point.")
-    datasets = ", ".join(f"{display_name(d['name'])} {d['split']} ({d['n_images']} images, {d['layout']} layout)"
-                         for d in run.datasets)
+        notes.append(
+            "`sweep` picks the best of 256 thresholds on the test data itself: optimistic, not a "
+            "deployable operating point."
+        )
+    datasets = ", ".join(
+        f"{display_name(d['name'])} {d['split']} ({d['n_images']} images, {d['layout']} layout)" for d in run.datasets
+    )
     notes.append(f"Split: {datasets}. Best value per column in bold.")
     levels = {c.metrics["ci"]["level"] for _, c in _ok(run) if "ci" in c.metrics}  # type: ignore[operator]
     if levels:
-        notes.append(f"In brackets: {', '.join(f'{x:g}' for x in sorted(levels))}% bootstrap confidence intervals "
-                     "over images (1000 resamples, percentile method).")
+        notes.append(
+            f"In brackets: {', '.join(f'{x:g}' for x in sorted(levels))}% bootstrap confidence intervals "
+            "over images (1000 resamples, percentile method)."
+        )
     if run.compare_paper:
-        notes.append("In parentheses: the value reported in the MSHNet paper (CVPR 2024), whose numbers come "
-                     "from the `mshnet` protocol with unstated thresholds for traditional methods.")
+        notes.append(
+            "In parentheses: the value reported in the MSHNet paper (CVPR 2024), whose numbers come "
+            "from the `mshnet` protocol with unstated thresholds for traditional methods."
+        )
     for m in run.methods:
         for dataset, cell in run.cells.get(m.name, {}).items():
             if not cell.ok:  # shown by its status in the table; the reason says why
@@ -73,17 +87,26 @@ def _notes(run: RunRecord) -> list[str]:
         counts: dict[str, int] = {}
         for f in run.failures:
             counts[f"{f.method} on {f.dataset}"] = counts.get(f"{f.method} on {f.dataset}", 0) + 1
-        notes.append("Detector failures (scored as empty predictions): "
-                     + "; ".join(f"{k}: {v} image(s)" for k, v in counts.items()) + " (see run.json).")
+        notes.append(
+            "Detector failures (scored as empty predictions): "
+            + "; ".join(f"{k}: {v} image(s)" for k, v in counts.items())
+            + " (see run.json)."
+        )
     if run.skipped:
-        notes.append("Skipped images (unusable data, left out for every method): "
-                     + "; ".join(f"{s.dataset}/{s.id}: {s.message}" for s in run.skipped))
+        notes.append(
+            "Skipped images (unusable data, left out for every method): "
+            + "; ".join(f"{s.dataset}/{s.id}: {s.message}" for s in run.skipped)
+        )
     if run.warnings:
-        notes.append("Warnings: " + "; ".join(f"{w.dataset}/{w.id}{f' ({w.method})' if w.method else ''}: "
-                                              f"{w.message}" for w in run.warnings))
+        notes.append(
+            "Warnings: "
+            + "; ".join(f"{w.dataset}/{w.id}{f' ({w.method})' if w.method else ''}: {w.message}" for w in run.warnings)
+        )
     versions = ", ".join(f"{k} {v}" for k, v in env["packages"].items() if v)
-    notes.append(f"Machine: {env['platform']}, {env['cpu_count']} CPUs, GPU {env['gpu'] or 'none'}; "
-                 f"Python {env['python']}; {versions}; commit {env['git_commit'] or 'unknown'}.")
+    notes.append(
+        f"Machine: {env['platform']}, {env['cpu_count']} CPUs, GPU {env['gpu'] or 'none'}; "
+        f"Python {env['python']}; {versions}; commit {env['git_commit'] or 'unknown'}."
+    )
     return notes
 
 
@@ -97,14 +120,16 @@ def _status_text(cell: Cell | None) -> str:
     return "not reached" if cell is None else cell.status
 
 
-def _metric_rows(run: RunRecord, cells_of: Any, ref: dict[str, Any] | None,
-                 lead_of: Any) -> tuple[list[list[str]], list[list[bool]]]:
+def _metric_rows(
+    run: RunRecord, cells_of: Any, ref: dict[str, Any] | None, lead_of: Any
+) -> tuple[list[list[str]], list[list[bool]]]:
     """Rows of formatted values (with paper values in parentheses) and bold marks per column; a cell that
     is not ``ok`` shows its status instead of numbers."""
     datasets = [d["name"] for d in run.datasets]
     methods = run.methods
-    values = [[_value(cells_of(m.name, d), key, scale) for d in datasets for key, _, scale, _ in METRICS]
-              for m in methods]
+    values = [
+        [_value(cells_of(m.name, d), key, scale) for d in datasets for key, _, scale, _ in METRICS] for m in methods
+    ]
     picks = [pick for _ in datasets for _, _, _, pick in METRICS]
     best = [_best([row[j] for row in values], picks[j]) for j in range(len(picks))]
     rows, bold = [], []
@@ -116,8 +141,10 @@ def _metric_rows(run: RunRecord, cells_of: Any, ref: dict[str, Any] | None,
             text = fmt(v) if cell is not None and cell.ok else _status_text(cell)
             interval = cell.metrics.get("ci", {}).get(key) if v is not None else None
             if interval:
-                text += f" [{fmt(interval[0] * METRICS[j % len(METRICS)][2])}, " \
-                        f"{fmt(interval[1] * METRICS[j % len(METRICS)][2])}]"
+                text += (
+                    f" [{fmt(interval[0] * METRICS[j % len(METRICS)][2])}, "
+                    f"{fmt(interval[1] * METRICS[j % len(METRICS)][2])}]"
+                )
             paper = _paper(ref, m.name, dataset, key)
             cells.append(f"{text} ({fmt(paper)})" if paper is not None else text)
         lead = lead_of(m)
@@ -145,7 +172,10 @@ def table1(run: RunRecord) -> Table:
         lead=["Method", "Description"],
         groups=[(display_name(d), len(METRICS)) for d in datasets],
         columns=[label for _ in datasets for _, label, _, _ in METRICS],
-        rows=rows, bold=bold, rules=rules, notes=_notes(run),
+        rows=rows,
+        bold=bold,
+        rules=rules,
+        notes=_notes(run),
     )
 
 
@@ -156,6 +186,7 @@ def table2(run: RunRecord) -> Table:
     bold: list[list[bool]] = []
     rules = []
     for bucket in BUCKETS:
+
         def cell_of(name: str, dataset: str, b: str = bucket) -> Cell | None:
             cell = run.cell(name, dataset)
             if cell is None or not cell.ok:
@@ -179,27 +210,52 @@ def table2(run: RunRecord) -> Table:
         some = next((c for _, c in run.ok_cells(d)), None)
         if some:
             scales = some.metrics["scales"]  # type: ignore[index]
-            counts.append(f"{display_name(d)}: " + ", ".join(
-                f"{b} {scales[b]['n_targets']} targets in {scales[b]['n_images']} images" for b in BUCKETS))
-    notes = ["Scale buckets by ground-truth target area in pixels at the evaluation resolution. Pd per bucket: "
-             "matched targets of the bucket / targets of the bucket. IoU per bucket: target-restricted (each "
-             "target with the predicted components that overlap or match it). Fa per bucket: unmatched "
-             "predicted components whose own area falls in the bucket (bucket Fa values add up to the total).",
-             "Targets per bucket: " + ("; ".join(counts) or "none") + ".", *_notes(run)]
+            counts.append(
+                f"{display_name(d)}: "
+                + ", ".join(f"{b} {scales[b]['n_targets']} targets in {scales[b]['n_images']} images" for b in BUCKETS)
+            )
+    notes = [
+        "Scale buckets by ground-truth target area in pixels at the evaluation resolution. Pd per bucket: "
+        "matched targets of the bucket / targets of the bucket. IoU per bucket: target-restricted (each "
+        "target with the predicted components that overlap or match it). Fa per bucket: unmatched "
+        "predicted components whose own area falls in the bucket (bucket Fa values add up to the total).",
+        "Targets per bucket: " + ("; ".join(counts) or "none") + ".",
+        *_notes(run),
+    ]
     return Table(
         caption="Table 2. IoU(%), Pd(%) and Fa(1e-6) per target scale.",
         lead=["Scale", "Method"],
         groups=[(display_name(d), len(METRICS)) for d in datasets],
         columns=[label for _ in datasets for _, label, _, _ in METRICS],
-        rows=rows, bold=bold, rules=rules, notes=notes,
+        rows=rows,
+        bold=bold,
+        rules=rules,
+        notes=notes,
     )
 
 
 def _csv(run: RunRecord, with_scales: bool) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["method", "family", "dataset", "scale", "status", "protocol", "policy", "iou_pct", "pd_pct",
-                     "fa_1e-6", "niou_pct", "precision_pct", "f1_pct", "n_images", "n_targets"])
+    writer.writerow(
+        [
+            "method",
+            "family",
+            "dataset",
+            "scale",
+            "status",
+            "protocol",
+            "policy",
+            "iou_pct",
+            "pd_pct",
+            "fa_1e-6",
+            "niou_pct",
+            "precision_pct",
+            "f1_pct",
+            "n_images",
+            "n_targets",
+        ]
+    )
     for m in run.methods:
         for dataset, cell in run.cells.get(m.name, {}).items():
             base = [m.name, m.description, dataset]
@@ -209,13 +265,27 @@ def _csv(run: RunRecord, with_scales: bool) -> str:
             met, policy = cell.metrics, cell.policy.name  # type: ignore[union-attr]
             if not with_scales:
                 scaled = paper_units(met, ("iou", "pd", "fa", "niou", "precision", "f1")).values()
-                writer.writerow(base + ["all", "ok", met["protocol"], policy, *scaled, met["n_images"],
-                                        met["n_targets"]])
+                writer.writerow(
+                    base + ["all", "ok", met["protocol"], policy, *scaled, met["n_images"], met["n_targets"]]
+                )
                 continue
             for b in BUCKETS:
                 s = met["scales"][b]
-                writer.writerow(base + [b, "ok", met["protocol"], policy, *paper_units(s).values(), "", "", "",
-                                        s["n_images"], s["n_targets"]])
+                writer.writerow(
+                    base
+                    + [
+                        b,
+                        "ok",
+                        met["protocol"],
+                        policy,
+                        *paper_units(s).values(),
+                        "",
+                        "",
+                        "",
+                        s["n_images"],
+                        s["n_targets"],
+                    ]
+                )
     return buffer.getvalue()
 
 
@@ -227,13 +297,26 @@ def _json(run: RunRecord, table: str) -> str:
             if not cell.ok:
                 cells[m.name][dataset] = {"status": cell.status, "reason": cell.reason}
             else:
-                cells[m.name][dataset] = {**cell.metrics, "policy": asdict(cell.policy),  # type: ignore[arg-type]
-                                          "status": OK, "seconds_per_image": cell.seconds_per_image}
-    doc = {"table": table, "complete": run.complete, "protocol": run.protocol, "split": run.split,
-           "datasets": run.datasets, "methods": [asdict(m) for m in run.methods],
-           "units": "raw fractions (iou, pd, fa are not scaled)", "cells": cells,
-           "failures": [asdict(f) for f in run.failures], "skipped": [asdict(s) for s in run.skipped],
-           "warnings": [asdict(w) for w in run.warnings], "environment": run.environment}
+                cells[m.name][dataset] = {
+                    **cell.metrics,
+                    "policy": asdict(cell.policy),  # type: ignore[arg-type]
+                    "status": OK,
+                    "seconds_per_image": cell.seconds_per_image,
+                }
+    doc = {
+        "table": table,
+        "complete": run.complete,
+        "protocol": run.protocol,
+        "split": run.split,
+        "datasets": run.datasets,
+        "methods": [asdict(m) for m in run.methods],
+        "units": "raw fractions (iou, pd, fa are not scaled)",
+        "cells": cells,
+        "failures": [asdict(f) for f in run.failures],
+        "skipped": [asdict(s) for s in run.skipped],
+        "warnings": [asdict(w) for w in run.warnings],
+        "environment": run.environment,
+    }
     return dumps(doc, indent=1)
 
 
@@ -270,8 +353,12 @@ def write_reports(run_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> li
     written = []
     for stem, build, with_scales in (("table1", table1, False), ("table2", table2, True)):
         table = build(run)
-        texts = {"md": lambda t=table: to_markdown(t), "tex": lambda t=table: to_latex(t),
-                 "csv": lambda w=with_scales: _csv(run, w), "json": lambda s=stem: _json(run, s)}
+        texts = {
+            "md": lambda t=table: to_markdown(t),
+            "tex": lambda t=table: to_latex(t),
+            "csv": lambda w=with_scales: _csv(run, w),
+            "json": lambda s=stem: _json(run, s),
+        }
         for fmt_name in formats:
             written.append(write_text(run_dir / f"{stem}.{fmt_name}", texts[fmt_name]()))
     curves = _curves_csv(run)

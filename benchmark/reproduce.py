@@ -44,8 +44,11 @@ class Cell:
 
 def _cells() -> dict[int, list[Cell]]:
     paper = load_paper(PAPER)
-    return {int(key.removeprefix("table")): [Cell(*entry) for entry in value["cells"]]
-            for key, value in paper.items() if key.startswith("table")}
+    return {
+        int(key.removeprefix("table")): [Cell(*entry) for entry in value["cells"]]
+        for key, value in paper.items()
+        if key.startswith("table")
+    }
 
 
 CELLS: dict[int, list[Cell]] = _cells()
@@ -91,7 +94,7 @@ def _checkpoint_maps(det: Detector, data: Dataset, ids: list[str], batch: int) -
     """``(id, probability map, gt)`` of the usable ``ids``, scored ``batch`` images at a time."""
     for start in range(0, len(ids), batch):
         chunk = []
-        for sample_id in ids[start:start + batch]:
+        for sample_id in ids[start : start + batch]:
             try:
                 chunk.append((sample_id, *data.load(sample_id)))
             except SampleError:
@@ -100,9 +103,16 @@ def _checkpoint_maps(det: Detector, data: Dataset, ids: list[str], batch: int) -
         yield from ((sample_id, score, gt) for (sample_id, _, gt), score in zip(chunk, scores))
 
 
-def score_checkpoint(method: str, weights: Path, dataset: str, data_root: str | None = None,
-                     protocol: str = "irbench", limit: int | None = None, device: str = "auto",
-                     method_params: dict[str, Any] | None = None) -> dict[str, Any]:
+def score_checkpoint(
+    method: str,
+    weights: Path,
+    dataset: str,
+    data_root: str | None = None,
+    protocol: str = "irbench",
+    limit: int | None = None,
+    device: str = "auto",
+    method_params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Score ``weights`` on the test split with the engine's detector, the method's policy and
     :func:`~benchmark.evaluation.score_maps` (raw fractions)."""
     det = create(method, weights=str(weights), device=device, **(method_params or {}))
@@ -118,14 +128,16 @@ def _fmt(value: float | None, paper: float | None, digits: int = 2) -> str:
     return ours if paper is None else f"{ours} ({paper:g})"
 
 
-def render_table(table: int, results: dict[tuple[str, str], dict[str, float]], dataset: str,
-                 protocol: str) -> str:
+def render_table(table: int, results: dict[tuple[str, str], dict[str, float]], dataset: str, protocol: str) -> str:
     """Markdown in the paper's layout: ours (paper) per cell; ``results`` maps (row, method) to paper units."""
     paper = paper_table(table)
     methods = list(dict.fromkeys(c.method for c in CELLS[table]))
     rows = list(dict.fromkeys(c.row for c in CELLS[table]))
-    lines = [f"Table {table} (ours on {dataset}, protocol {protocol}; paper on {paper_dataset()} in "
-             f"parentheses). {paper['caption']}. IoU (%), Pd (%), Fa (1e-6).", ""]
+    lines = [
+        f"Table {table} (ours on {dataset}, protocol {protocol}; paper on {paper_dataset()} in "
+        f"parentheses). {paper['caption']}. IoU (%), Pd (%), Fa (1e-6).",
+        "",
+    ]
     if table == 3:
         head = "| Loss | " + " | ".join(f"{get_spec(m).label} IoU | Pd | Fa" for m in methods) + " |"
     elif table == 6:
@@ -159,26 +171,64 @@ def reproduce(config: ReproduceConfig, log: Callable[[str], None] = print) -> li
     for cell in CELLS[config.table]:
         if cell.slug not in trained:  # a configuration shared by two rows is trained once
             log(f"table {config.table}: training {cell.slug}")
-            result = train(TrainConfig(method=cell.method, dataset=config.dataset, data_root=config.data_root,
-                                       out=out / cell.slug, loss=cell.loss, epochs=config.epochs,
-                                       batch=config.batch, crop=config.crop, base=config.base,
-                                       warmup=config.warmup, scales=cell.scales, resume=True, seed=config.seed,
-                                       limit=config.limit, device=config.device, threads=config.threads,
-                                       progress=False), log=log)
-            metrics = score_checkpoint(cell.method, result.best, config.dataset, config.data_root,
-                                       config.protocol, config.test_limit, config.device)
-            trained[cell.slug] = (result.best, {"best_epoch": result.best_epoch,
-                                                "best_val_iou": result.best_val_iou, "metrics": metrics})
+            result = train(
+                TrainConfig(
+                    method=cell.method,
+                    dataset=config.dataset,
+                    data_root=config.data_root,
+                    out=out / cell.slug,
+                    loss=cell.loss,
+                    epochs=config.epochs,
+                    batch=config.batch,
+                    crop=config.crop,
+                    base=config.base,
+                    warmup=config.warmup,
+                    scales=cell.scales,
+                    resume=True,
+                    seed=config.seed,
+                    limit=config.limit,
+                    device=config.device,
+                    threads=config.threads,
+                    progress=False,
+                ),
+                log=log,
+            )
+            metrics = score_checkpoint(
+                cell.method,
+                result.best,
+                config.dataset,
+                config.data_root,
+                config.protocol,
+                config.test_limit,
+                config.device,
+            )
+            trained[cell.slug] = (
+                result.best,
+                {"best_epoch": result.best_epoch, "best_val_iou": result.best_val_iou, "metrics": metrics},
+            )
         best, info = trained[cell.slug]
         results[(cell.row, cell.method)] = paper_units(info["metrics"])
-        records.append({"row": cell.row, "method": cell.method, "loss": cell.loss, "scales": cell.scales,
-                        "weights": str(best), **{k: v for k, v in info.items() if k != "metrics"},
-                        "ours": results[(cell.row, cell.method)],
-                        "paper": paper_table(config.table)["rows"].get(cell.row, {}).get(cell.method)})
+        records.append(
+            {
+                "row": cell.row,
+                "method": cell.method,
+                "loss": cell.loss,
+                "scales": cell.scales,
+                "weights": str(best),
+                **{k: v for k, v in info.items() if k != "metrics"},
+                "ours": results[(cell.row, cell.method)],
+                "paper": paper_table(config.table)["rows"].get(cell.row, {}).get(cell.method),
+            }
+        )
     md = out / f"table{config.table}.md"
     md.write_text(render_table(config.table, results, config.dataset, config.protocol))
     js = out / f"table{config.table}.json"
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(config).items()}
-    js.write_text(json.dumps({"settings": settings, "units": {"iou": "percent", "pd": "percent", "fa": "1e-6"},
-                              "cells": records}, indent=1, default=float))
+    js.write_text(
+        json.dumps(
+            {"settings": settings, "units": {"iou": "percent", "pd": "percent", "fa": "1e-6"}, "cells": records},
+            indent=1,
+            default=float,
+        )
+    )
     return [md, js]

@@ -16,7 +16,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,7 @@ def _resolve_params(config: RunConfig) -> tuple[dict[str, dict[str, Any]], dict[
 
 
 def _run_dir(config: RunConfig, datasets: list[Dataset], log: Callable[[str], None]) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run_dir = Path(config.out) / (config.name or f"{stamp}_{'+'.join(d.name for d in datasets)}")
     if run_dir.exists() and any(run_dir.iterdir()) and not config.overwrite:
         try:
@@ -119,20 +119,26 @@ def _run_dir(config: RunConfig, datasets: list[Dataset], log: Callable[[str], No
         except RecordError:
             previous = None
         if previous is None or previous.complete:
-            raise RunError(f"{run_dir} already holds {'a finished run' if previous else 'other files'}; pass "
-                           f"--overwrite to replace it or choose another --name")
+            raise RunError(
+                f"{run_dir} already holds {'a finished run' if previous else 'other files'}; pass "
+                f"--overwrite to replace it or choose another --name"
+            )
         log(f"irbench: resuming the incomplete run in {run_dir} (finished images come from the cache)")
     return make_folder(run_dir)
 
 
 def _probe_all(jobs: list[DetectJob], backend: Backend, timeout: float | None) -> dict[str, str]:
     """Run each traditional job's detector on the probe image in the workers; method -> failure reason."""
+
     def failed(job: DetectJob, message: str) -> tuple[str, str]:
         return job.method, message
 
     h, w = PROBE_SHAPE
-    return {m: f"failed on a {w}x{h} probe image, before any dataset image: {why}"
-            for m, why in backend.map_unordered(_probe_task, None, jobs, failed, timeout) if why}
+    return {
+        m: f"failed on a {w}x{h} probe image, before any dataset image: {why}"
+        for m, why in backend.map_unordered(_probe_task, None, jobs, failed, timeout)
+        if why
+    }
 
 
 def _probe_task(_: None, job: DetectJob) -> tuple[str, str]:
@@ -140,14 +146,15 @@ def _probe_task(_: None, job: DetectJob) -> tuple[str, str]:
     return job.method, ""
 
 
-def _detect(job: DetectJob, batched: bool, backend: Backend, timeout: float | None,
-            progress: Callable[[int], None]) -> list[ImageRecord]:
+def _detect(
+    job: DetectJob, batched: bool, backend: Backend, timeout: float | None, progress: Callable[[int], None]
+) -> list[ImageRecord]:
     ids = job.dataset.ids
     if batched:
         batch = int(job.params.get("batch_size", 8))
         records: list[ImageRecord] = []
         for start in range(0, len(ids), batch * 4):
-            records += score_batched(job, ids[start:start + batch * 4], batch)
+            records += score_batched(job, ids[start : start + batch * 4], batch)
             progress(len(records) - start)
         return records
 
@@ -161,8 +168,9 @@ def _detect(job: DetectJob, batched: bool, backend: Backend, timeout: float | No
     return [by_id[i] for i in ids]
 
 
-def _score_of(job: DetectJob, batched: bool, backend: Backend,
-              timeout: float | None) -> Callable[[ImageRecord], np.ndarray]:
+def _score_of(
+    job: DetectJob, batched: bool, backend: Backend, timeout: float | None
+) -> Callable[[ImageRecord], np.ndarray]:
     """The map of a record from the store; one that vanished since detection is recomputed (in a worker for
     traditional detectors), and one that cannot be recomputed fails its image."""
     store = ScoreStore(job.store_root)
@@ -170,9 +178,15 @@ def _score_of(job: DetectJob, batched: bool, backend: Backend,
     def score_of(record: ImageRecord) -> np.ndarray:
         entry = store.get(job.method, job.key, record.img_hash, record.shape)
         if entry is None:
-            [redo] = (score_batched(job, [record.id], 1) if batched else
-                      list(backend.map_unordered(score_image, job, [record.id],
-                                                 lambda i, m: ImageRecord(id=i, error=m), timeout)))
+            [redo] = (
+                score_batched(job, [record.id], 1)
+                if batched
+                else list(
+                    backend.map_unordered(
+                        score_image, job, [record.id], lambda i, m: ImageRecord(id=i, error=m), timeout
+                    )
+                )
+            )
             entry = None if redo.error else store.get(job.method, job.key, record.img_hash, record.shape)
             if entry is None:
                 record.error = f"score map vanished from the store and could not be recomputed: {redo.error}"
@@ -186,39 +200,81 @@ def _score_of(job: DetectJob, batched: bool, backend: Backend,
 def _cell_of(records: list[ImageRecord], result: Evaluation | None) -> Cell:
     usable = [r for r in records if not r.sample_error]
     times = [r.seconds for r in usable if not r.error]
-    common = {"seconds_per_image": statistics.median(times) if times else None,
-              "n_failed": sum(bool(r.error) for r in usable), "n_cached": sum(r.cached for r in usable)}
+    common = {
+        "seconds_per_image": statistics.median(times) if times else None,
+        "n_failed": sum(bool(r.error) for r in usable),
+        "n_cached": sum(r.cached for r in usable),
+    }
     if not usable:
-        return Cell(NO_USABLE, reason=f"none of the {len(records)} images could be used (see the skipped images)",
-                    **common)
+        return Cell(
+            NO_USABLE, reason=f"none of the {len(records)} images could be used (see the skipped images)", **common
+        )
     if result is None:
         first = next(r for r in usable if r.error)
-        return Cell(FAILED, reason=f"the detector failed on every one of the {len(usable)} usable images; first "
-                                   f"({first.id}): {first.error}", **common)
+        return Cell(
+            FAILED,
+            reason=f"the detector failed on every one of the {len(usable)} usable images; first "
+            f"({first.id}): {first.error}",
+            **common,
+        )
     return Cell(OK, policy=result.policy, metrics=result.metrics, curves=result.curves, **common)
 
 
 def _method_entry(spec: MethodSpec, params: dict[str, Any], policy: str) -> MethodEntry:
-    return MethodEntry(name=spec.name, display=spec.label, family=spec.family, description=spec.description,
-                       kind=spec.kind, paper=spec.paper, year=spec.year, version=spec.version, params=params,
-                       policy=policy)
+    return MethodEntry(
+        name=spec.name,
+        display=spec.label,
+        family=spec.family,
+        description=spec.description,
+        kind=spec.kind,
+        paper=spec.paper,
+        year=spec.year,
+        version=spec.version,
+        params=params,
+        policy=policy,
+    )
 
 
 class _Run:
     """One run in progress: its record, its per-image lines and where they are written."""
 
-    def __init__(self, config: RunConfig, protocol: Protocol, datasets: list[Dataset], store: ScoreStore,
-                 run_dir: Path, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        protocol: Protocol,
+        datasets: list[Dataset],
+        store: ScoreStore,
+        run_dir: Path,
+        log: Callable[[str], None],
+    ) -> None:
         self.run_dir, self.log = run_dir, log
-        settings = {k: getattr(config, k) for k in ("policy", "on_error", "jobs", "backend", "scheduler",
-                                                    "timeout", "max_pixels", "curves", "ci", "compare_paper")}
+        settings = {
+            k: getattr(config, k)
+            for k in (
+                "policy",
+                "on_error",
+                "jobs",
+                "backend",
+                "scheduler",
+                "timeout",
+                "max_pixels",
+                "curves",
+                "ci",
+                "compare_paper",
+            )
+        }
         settings["methods"] = [get_spec(m).name for m in config.methods]
         self.record = RunRecord(
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"), command=list(config.command),
-            protocol={"name": protocol.name, "description": protocol.description}, split=config.split,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            command=list(config.command),
+            protocol={"name": protocol.name, "description": protocol.description},
+            split=config.split,
             data_root=str(Path(config.data_root).resolve()) if config.data_root else None,
-            cache=str(store.root.resolve()), settings=settings, environment=environment(),
-            datasets=[d.describe() for d in datasets])
+            cache=str(store.root.resolve()),
+            settings=settings,
+            environment=environment(),
+            datasets=[d.describe() for d in datasets],
+        )
         self.lines: list[str] = []
         self.save()
 
@@ -226,16 +282,19 @@ class _Run:
         self.record.write(self.run_dir / "run.json")
         write_text(self.run_dir / "per_image.jsonl", "".join(self.lines))
 
-    def add(self, method: str, dataset: Dataset, cell: Cell, records: list[ImageRecord],
-            result: Evaluation | None) -> None:
+    def add(
+        self, method: str, dataset: Dataset, cell: Cell, records: list[ImageRecord], result: Evaluation | None
+    ) -> None:
         """Record a finished cell with its images' failures, skips and warnings, then save."""
         self.record.cells.setdefault(method, {})[dataset.name] = cell
         if cell.status != OK:
             self.log(f"irbench: {method} on {dataset.name}: {cell.status}: {cell.reason}")
         failed = [r for r in records if r.error]
         if cell.ok and failed:
-            self.log(f"irbench: {method} on {dataset.name}: {len(failed)} image(s) failed, scored as empty "
-                     f"predictions; first ({failed[0].id}): {failed[0].error}")
+            self.log(
+                f"irbench: {method} on {dataset.name}: {len(failed)} image(s) failed, scored as empty "
+                f"predictions; first ({failed[0].id}): {failed[0].error}"
+            )
         issues = self.record  # failures, skipped and warnings live on the record
         for r in records:
             if r.error:
@@ -245,11 +304,12 @@ class _Run:
             if r.sample_error and not any(s.dataset == dataset.name and s.id == r.id for s in issues.skipped):
                 issues.skipped.append(ImageIssue(dataset.name, r.id, r.sample_error))
             stats = result.per_image.get(r.id) if result else None
-            self.lines.append(dumps({"dataset": dataset.name, "method": method, **r.to_dict(), "stats": stats})
-                              + "\n")
-        for sample_id, fraction in (result.dense_masks.items() if result else ()):
-            text = (f"the mask marks {fraction:.0%} of the image as target (over {DENSE_MASK_FRACTION:.0%}: "
-                    "inverted or corrupt?); scored as it is")
+            self.lines.append(dumps({"dataset": dataset.name, "method": method, **r.to_dict(), "stats": stats}) + "\n")
+        for sample_id, fraction in result.dense_masks.items() if result else ():
+            text = (
+                f"the mask marks {fraction:.0%} of the image as target (over {DENSE_MASK_FRACTION:.0%}: "
+                "inverted or corrupt?); scored as it is"
+            )
             if not any(w.dataset == dataset.name and w.id == sample_id and w.method is None for w in issues.warnings):
                 issues.warnings.append(ImageIssue(dataset.name, sample_id, text))
         self.save()
@@ -268,26 +328,41 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
         raise RunError(f"timeout must be >= 0 seconds (0: no limit), got {config.timeout:g}")
     specs = [get_spec(m) for m in config.methods]
     params, rejected = _resolve_params(config)
-    datasets = [get_dataset(d, config.data_root, config.split, max_pixels=config.max_pixels)
-                for d in config.datasets]
+    datasets = [get_dataset(d, config.data_root, config.split, max_pixels=config.max_pixels) for d in config.datasets]
     run_dir = _run_dir(config, datasets, log)
     store = ScoreStore(make_folder(config.cache or Path(config.out) / "cache"))
     state = _Run(config, protocol, datasets, store, run_dir, log)
     timeout = config.timeout or None
     root = str(store.root.resolve())
     started = time.perf_counter()
-    with make_backend(config.backend, config.jobs, config.scheduler) as backend, \
-            tqdm(total=len(specs) * sum(len(d) for d in datasets), unit="img", desc="irbench", disable=None) as bar:
-        probes = [DetectJob.of(s, params[s.name], datasets[0], root) for s in specs
-                  if s.name not in rejected and not _is_batched(s)]
+    with (
+        make_backend(config.backend, config.jobs, config.scheduler) as backend,
+        tqdm(total=len(specs) * sum(len(d) for d in datasets), unit="img", desc="irbench", disable=None) as bar,
+    ):
+        probes = [
+            DetectJob.of(s, params[s.name], datasets[0], root)
+            for s in specs
+            if s.name not in rejected and not _is_batched(s)
+        ]
         rejected.update(_probe_all(probes, backend, timeout) if probes else {})
         for spec in specs:
             policy = config.policy or spec.policy
             state.record.methods.append(_method_entry(spec, params[spec.name], policy))
             for dataset in datasets:
                 bar.set_postfix_str(f"{spec.name} on {dataset.name}")
-                cell, records, result = _run_cell(spec, params[spec.name], rejected.get(spec.name), dataset, root,
-                                                  backend, timeout, protocol, policy, config, bar.update)
+                cell, records, result = _run_cell(
+                    spec,
+                    params[spec.name],
+                    rejected.get(spec.name),
+                    dataset,
+                    root,
+                    backend,
+                    timeout,
+                    protocol,
+                    policy,
+                    config,
+                    bar.update,
+                )
                 state.add(spec.name, dataset, cell, records, result)
                 bar.update(len(dataset) - len(records))
     state.record.complete = True
@@ -299,9 +374,19 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
     return run_dir
 
 
-def _run_cell(spec: MethodSpec, params: dict[str, Any], rejected: str | None, dataset: Dataset, root: str,
-              backend: Backend, timeout: float | None, protocol: Protocol, policy: str, config: RunConfig,
-              progress: Callable[[int], None]) -> tuple[Cell, list[ImageRecord], Evaluation | None]:
+def _run_cell(
+    spec: MethodSpec,
+    params: dict[str, Any],
+    rejected: str | None,
+    dataset: Dataset,
+    root: str,
+    backend: Backend,
+    timeout: float | None,
+    protocol: Protocol,
+    policy: str,
+    config: RunConfig,
+    progress: Callable[[int], None],
+) -> tuple[Cell, list[ImageRecord], Evaluation | None]:
     """Validate, detect and evaluate one (method, dataset) cell."""
     if rejected:
         return Cell(FAILED, reason=rejected), [], None
@@ -321,13 +406,22 @@ def _run_cell(spec: MethodSpec, params: dict[str, Any], rejected: str | None, da
     records = _detect(job, batched, backend, timeout, progress)
     bad = [r for r in records if r.sample_error]
     if bad and config.on_error == "fail":
-        raise RunError(f"{dataset.name}: {bad[0].sample_error} (use --on-error skip to leave "
-                       f"such images out; {len(bad)} image(s) affected)")
+        raise RunError(
+            f"{dataset.name}: {bad[0].sample_error} (use --on-error skip to leave "
+            f"such images out; {len(bad)} image(s) affected)"
+        )
     usable = [r for r in records if not r.sample_error]
     result = None
     if usable and not all(r.error for r in usable):
-        result = evaluate(dataset, records, _score_of(job, batched, backend, timeout), protocol, policy,
-                          curves=config.curves, ci=config.ci)
+        result = evaluate(
+            dataset,
+            records,
+            _score_of(job, batched, backend, timeout),
+            protocol,
+            policy,
+            curves=config.curves,
+            ci=config.ci,
+        )
     cell = _cell_of(records, result)
     cell.provenance, cell.store_key = provenance, job.key
     return cell, records, result

@@ -36,8 +36,9 @@ def image_hash(image: np.ndarray) -> str:
 
 def method_key(name: str, version: str, params: dict[str, Any], provenance: dict[str, Any]) -> str:
     """Short stable hash of everything that determines a method's output for a given image."""
-    blob = json.dumps({"name": name, "version": version, "params": params, "provenance": provenance},
-                      sort_keys=True, default=str)
+    blob = json.dumps(
+        {"name": name, "version": version, "params": params, "provenance": provenance}, sort_keys=True, default=str
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -80,8 +81,9 @@ class ScoreStore:
         """The entry, or ``None`` when it is absent or unusable (see :meth:`lookup`)."""
         return self.lookup(method, key, img_hash, shape)[0]
 
-    def lookup(self, method: str, key: str, img_hash: str,
-               shape: tuple[int, ...] | None = None) -> tuple[Entry | None, str]:
+    def lookup(
+        self, method: str, key: str, img_hash: str, shape: tuple[int, ...] | None = None
+    ) -> tuple[Entry | None, str]:
         """``(entry, "")`` for a valid entry bound to ``key``, ``img_hash`` and ``shape`` (when given), else
         ``(None, why)``: ``why`` is empty for an absent entry and names the entry and the problem otherwise.
         Corrupt entries are deleted; entries bound to something else are left to be overwritten."""
@@ -117,8 +119,14 @@ class ScoreStore:
         path = self.path(method, key, img_hash)
         path.parent.mkdir(parents=True, exist_ok=True)
         score = np.ascontiguousarray(entry.score, dtype=np.float32)
-        header = {"sha256": _digest(score), "method_key": key, "image_hash": img_hash, "shape": list(score.shape),
-                  "seconds": entry.seconds, "meta": json_safe(entry.meta)}
+        header = {
+            "sha256": _digest(score),
+            "method_key": key,
+            "image_hash": img_hash,
+            "shape": list(score.shape),
+            "seconds": entry.seconds,
+            "meta": json_safe(entry.meta),
+        }
         buffer = io.BytesIO()
         np.savez_compressed(buffer, score=score, header=np.frombuffer(json.dumps(header).encode(), np.uint8))
         write_bytes(path, buffer.getvalue(), prefix=_TMP_PREFIX + _writer_tag())
@@ -128,7 +136,7 @@ class ScoreStore:
         """Delete temporary files of ``method``/``key`` left by dead writers on this host; return how many."""
         host, removed = socket.gethostname(), 0
         for tmp in (self.root / method / key).glob(f"*/{_TMP_PREFIX}*.part"):
-            writer = tmp.name[len(_TMP_PREFIX):].rsplit("-", 2)
+            writer = tmp.name[len(_TMP_PREFIX) :].rsplit("-", 2)
             if len(writer) == 3 and writer[0] == host and writer[1].isdigit() and not _alive(int(writer[1])):
                 tmp.unlink(missing_ok=True)
                 removed += 1

@@ -22,7 +22,7 @@ import argparse
 import copy
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -83,8 +83,10 @@ def main() -> None:
     for method in args.methods.split(","):
         for batch in (int(b) for b in args.batches.split(",")):
             r = bench(method, args.size, batch, args.repeats)
-            print(f"{method:8} {batch:5d} {r['eager']:12.3f} {r['irbench']:14.3f} "
-                  f"{r['irbench'] / r['eager']:8.2f}x {r['maxdiff']:11.2e}")
+            print(
+                f"{method:8} {batch:5d} {r['eager']:12.3f} {r['irbench']:14.3f} "
+                f"{r['irbench'] / r['eager']:8.2f}x {r['maxdiff']:11.2e}"
+            )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from functools import partial  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -63,14 +64,18 @@ def _loop_median3(img: np.ndarray, border: str) -> np.ndarray:
 
 def _loop_gauss(img: np.ndarray) -> np.ndarray:
     p = _pad(img, 1, "replicate")
-    return np.array([[(p[y : y + 3, x : x + 3] * GAUSS).sum() for x in range(img.shape[1])] for y in range(img.shape[0])])
+    return np.array(
+        [[(p[y : y + 3, x : x + 3] * GAUSS).sum() for x in range(img.shape[1])] for y in range(img.shape[0])]
+    )
 
 
 def _cells(padded: np.ndarray, y: int, x: int, s: int) -> list[np.ndarray]:
     """The centre cell and the eight neighbour cells of size ``s`` at padded position (y, x)."""
     h = s // 2
-    return [padded[y + dy * s - h : y + dy * s + h + 1, x + dx * s - h : x + dx * s + h + 1]
-            for dy, dx in ((0, 0), *NEIGHBOURS)]
+    return [
+        padded[y + dy * s - h : y + dy * s + h + 1, x + dx * s - h : x + dx * s + h + 1]
+        for dy, dx in ((0, 0), *NEIGHBOURS)
+    ]
 
 
 def _top_mean(cell: np.ndarray, k: int) -> float:
@@ -146,7 +151,9 @@ def direct_wslcm(img: np.ndarray, scales=(5, 7, 9, 11), k=9, xi=5.0, eps=1e-6, b
         top = _direct_top_k(_pad(med, m + h, border), s, k)
         mean = sliding_window_view(_pad(med, m + h, "replicate"), (s, s)).mean(axis=(-2, -1))
         tops = [_direct_shift(top, img.shape, m, dy * s, dx * s) for dy, dx in NEIGHBOURS]
-        iril = np.array([t - _direct_shift(mean, img.shape, m, dy * s, dx * s) for t, (dy, dx) in zip(tops, NEIGHBOURS)])
+        iril = np.array(
+            [t - _direct_shift(mean, img.shape, m, dy * s, dx * s) for t, (dy, dx) in zip(tops, NEIGHBOURS)]
+        )
         iril0 = _direct_shift(top, img.shape, m, 0, 0) - _direct_shift(mean, img.shape, m, 0, 0)
         slcm = np.maximum(g**2 / np.maximum(np.max(tops, axis=0), eps) - g, 0)
         wd = np.maximum(iril0 - iril.max(axis=0), 0)
@@ -207,8 +214,8 @@ def main() -> None:
         img = scene(size)
         for name, direct in DIRECT.items():
             det = create(name)
-            fast = median_seconds(lambda: det(img), args.repeats)
-            slow = median_seconds(lambda: direct(img), args.direct_repeats)
+            fast = median_seconds(partial(det, img), args.repeats)
+            slow = median_seconds(partial(direct, img), args.direct_repeats)
             a, b = det(img).astype(np.float64), direct(img)
             diff = np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)
             print(f"{name:<10} {size:>5} {fast:>11.4f} {slow:>13.3f} {slow / fast:>8.1f}x {diff:>13.2e}")

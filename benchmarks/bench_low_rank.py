@@ -113,19 +113,26 @@ def main() -> None:
         print(f"\n{size}x{size} ({origin}" + (f" and the next {len(images) - 1})" if len(images) > 1 else ")"))
         for rank in (10, 100, 300):
             fast, full, found = svt_speedup(img, rank, args.repeats)
-            print(f"  IPI patch-image SVT keeping {found:3d} values: fast {fast:.3f} s, full SVD {full:.3f} s, "
-                  f"speed-up x{full / fast:.1f} (CPU)", flush=True)
+            print(
+                f"  IPI patch-image SVT keeping {found:3d} values: fast {fast:.3f} s, full SVD {full:.3f} s, "
+                f"speed-up x{full / fast:.1f} (CPU)",
+                flush=True,
+            )
         for name in args.methods.split(","):
             if len(images) > 1:
                 print("  " + many_images_line(name, images, args.repeats), flush=True)
                 continue
             wall, cpu, meta = time_method(name, img, args.repeats)
-            line = (f"  {name:9s} {wall:7.2f} s/image wall {cpu:7.2f} s CPU  iterations {meta.get('iterations')}"
-                    f"  stop {meta.get('stop')}")
+            line = (
+                f"  {name:9s} {wall:7.2f} s/image wall {cpu:7.2f} s CPU  iterations {meta.get('iterations')}"
+                f"  stop {meta.get('stop')}"
+            )
             if args.full_methods and name in ("ipi", "nram", "ript"):
                 _, cpu_full, meta_full = time_method(name, img, 1, svd="full")
-                line += (f"  | svd=full {cpu_full:.2f} s CPU ({meta_full.get('iterations')} iterations), "
-                         f"speed-up x{cpu_full / cpu:.1f}")
+                line += (
+                    f"  | svd=full {cpu_full:.2f} s CPU ({meta_full.get('iterations')} iterations), "
+                    f"speed-up x{cpu_full / cpu:.1f}"
+                )
             print(line, flush=True)
 
 
@@ -137,9 +144,11 @@ def many_images_line(name: str, images: list[tuple[np.ndarray, str]], repeats: i
         cpu.append(seconds)
         iterations.append(meta.get("iterations"))
     under = sum(c < 5 for c in cpu)
-    return (f"{name:9s} {statistics.median(cpu):7.2f} s/image CPU, median of {len(images)} images "
-            f"(range {min(cpu):.2f}-{max(cpu):.2f} s, {under} under 5 s; iterations {min(iterations)}-"
-            f"{max(iterations)})")
+    return (
+        f"{name:9s} {statistics.median(cpu):7.2f} s/image CPU, median of {len(images)} images "
+        f"(range {min(cpu):.2f}-{max(cpu):.2f} s, {under} under 5 s; iterations {min(iterations)}-"
+        f"{max(iterations)})"
+    )
 
 
 if __name__ == "__main__":

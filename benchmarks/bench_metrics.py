@@ -64,7 +64,7 @@ def main() -> None:
     def baseline():
         return [loop_baseline(p, g) for p, g in zip(preds, gts)]
 
-    fast = [s for s in engine()]
+    fast = engine()
     slow = baseline()
     for s, b in zip(fast, slow):
         assert (s.inter, s.union, s.n_gt, s.n_matched, s.fa_pixels) == b, (s, b)

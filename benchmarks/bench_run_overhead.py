@@ -22,9 +22,24 @@ HERE = Path(__file__).resolve().parents[1]
 
 
 def one_run(tree: Path, args: argparse.Namespace, out: Path) -> float:
-    command = [sys.executable, "-m", "benchmark.cli", "run", "--methods", args.methods, "--dataset", args.dataset,
-               "--data-root", str(Path(args.data_root).resolve()), "--jobs", str(args.jobs), "--out", str(out),
-               "--name", "r"]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmark.cli",
+        "run",
+        "--methods",
+        args.methods,
+        "--dataset",
+        args.dataset,
+        "--data-root",
+        str(Path(args.data_root).resolve()),
+        "--jobs",
+        str(args.jobs),
+        "--out",
+        str(out),
+        "--name",
+        "r",
+    ]
     start = time.perf_counter()
     subprocess.run(command, cwd=tree, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start

@@ -29,8 +29,9 @@ from benchmark.training.loop import Trainer
 from benchmark.training.recipes import get_recipe
 
 
-def _images_per_s(steps_by_name: dict[str, Callable[[], object]], steps: int, repeats: int,
-                  batch: int) -> dict[str, float]:
+def _images_per_s(
+    steps_by_name: dict[str, Callable[[], object]], steps: int, repeats: int, batch: int
+) -> dict[str, float]:
     """Median images/s of each step function; the repeats are interleaved across the variants so that
     load from other processes on a shared machine falls on all of them alike."""
     for step in steps_by_name.values():
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     recipe = get_recipe(args.method, loss=args.loss, batch=args.batch, crop=args.crop)
     data = TrainingData("synth", limit=args.batch + 1)
-    images, masks = data.batch(data.train_ids[:args.batch], Augment(crop=args.crop, base=args.crop), 0, 0, 0)
+    images, masks = data.batch(data.train_ids[: args.batch], Augment(crop=args.crop, base=args.crop), 0, 0, 0)
 
     steps: dict[str, Callable[[], object]] = {}
     torch.manual_seed(0)
@@ -81,8 +82,10 @@ def main(argv: list[str] | None = None) -> None:
         trainer = Trainer(args.method, recipe, "synth", device="cpu", channels_last=channels_last)
         steps[name] = lambda t=trainer: t.step(images, masks, False)
     results = _images_per_s(steps, args.steps, args.repeats, args.batch)
-    print(f"{args.method} loss={recipe.loss} batch={args.batch} crop={args.crop} threads={args.threads} "
-          f"torch {torch.__version__}")
+    print(
+        f"{args.method} loss={recipe.loss} batch={args.batch} crop={args.crop} threads={args.threads} "
+        f"torch {torch.__version__}"
+    )
     for name in ("plain", "irbench", "irbench+cl"):
         print(f"{name:11s} {results[name]:8.3f} images/s  x{results[name] / results['plain']:.3f} vs plain")
 

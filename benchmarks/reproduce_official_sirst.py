@@ -28,8 +28,16 @@ from PIL import Image
 
 from methods.registry import create
 
-__all__ = ["official_counts", "rollover_epochs", "window_indices", "window_iou", "subset_iou_bounds",
-           "witness_order", "MODELS", "RECORDED"]
+__all__ = [
+    "official_counts",
+    "rollover_epochs",
+    "window_indices",
+    "window_iou",
+    "subset_iou_bounds",
+    "witness_order",
+    "MODELS",
+    "RECORDED",
+]
 
 _MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 _STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -120,8 +128,10 @@ def subset_iou_bounds(counts: np.ndarray, length: int, include: tuple[int, ...] 
     n = len(counts)
     full, k = divmod(length, n)
     if length < 1 or len(set(include)) > k:
-        raise ValueError(f"parameter 'length' must be positive and leave room for {len(include)} included "
-                         f"images, got {length} (of {n})")
+        raise ValueError(
+            f"parameter 'length' must be positive and leave room for {len(include)} included "
+            f"images, got {length} (of {n})"
+        )
     base = counts.sum(axis=0) * full + counts[list(include)].sum(axis=0)
     rest = np.delete(counts, list(include), axis=0)
     k -= len(set(include))
@@ -140,8 +150,9 @@ def subset_iou_bounds(counts: np.ndarray, length: int, include: tuple[int, ...] 
     return extreme(-1), extreme(1)
 
 
-def witness_order(counts: np.ndarray, length: int, target: float, rng: np.random.Generator,
-                  trials: int = 100_000) -> np.ndarray | None:
+def witness_order(
+    counts: np.ndarray, length: int, target: float, rng: np.random.Generator, trials: int = 100_000
+) -> np.ndarray | None:
     """A shuffled order whose first window of ``length`` positions has IoU ``target`` to 4 decimals.
 
     Random search (the official order came from an unseeded ``random.shuffle``, so any order is possible);
@@ -173,8 +184,9 @@ def _load_counts(args: argparse.Namespace, name: str, split: str) -> tuple[list[
     return ids, counts
 
 
-def _report(name: str, split: str, ids: list[str], counts: np.ndarray, batch_size: int,
-            rng: np.random.Generator, trials: int) -> None:
+def _report(
+    name: str, split: str, ids: list[str], counts: np.ndarray, batch_size: int, rng: np.random.Generator, trials: int
+) -> None:
     recorded = RECORDED[name]
     n = len(ids)
     full = window_iou(counts, np.arange(n))
@@ -192,30 +204,37 @@ def _report(name: str, split: str, ids: list[str], counts: np.ndarray, batch_siz
     order = np.arange(n)
     split_order = [round(window_iou(counts, window_indices(order, s, length)), 4) for s, length in epochs]
     period = next(p for p in range(1, 401) if sum(length for _, length in epochs[:p]) % n == 0)
-    print(f"split-file order (no shuffle): period {period} epochs, window IoUs "
-          f"{sorted(set(split_order[:period]))}; recorded value at epochs "
-          f"{[e for e, v in enumerate(split_order[:period]) if v == recorded] or 'none'}")
+    print(
+        f"split-file order (no shuffle): period {period} epochs, window IoUs "
+        f"{sorted(set(split_order[:period]))}; recorded value at epochs "
+        f"{[e for e, v in enumerate(split_order[:period]) if v == recorded] or 'none'}"
+    )
     k29 = ids.index("Misc_29") if "Misc_29" in ids else None
     for length in lengths:
         lo, hi = subset_iou_bounds(counts, length)
         if k29 is not None and length % n:
-            print(f"window of {length} holding Misc_29: IoU at most "
-                  f"{subset_iou_bounds(counts, length, (k29,))[1]:.4f}")
+            print(f"window of {length} holding Misc_29: IoU at most {subset_iou_bounds(counts, length, (k29,))[1]:.4f}")
         sims = np.array([window_iou(counts, rng.permutation(n)[np.arange(length) % n]) for _ in range(trials)])
-        print(f"window of {length}: any order gives IoU in [{lo:.4f}, {hi:.4f}]; random orders: mean "
-              f"{sims.mean():.4f}, P(>= recorded) {np.mean(sims >= recorded - 5e-5):.3f}, "
-              f"P(rounds to recorded) {np.mean(np.round(sims, 4) == recorded):.4f}")
+        print(
+            f"window of {length}: any order gives IoU in [{lo:.4f}, {hi:.4f}]; random orders: mean "
+            f"{sims.mean():.4f}, P(>= recorded) {np.mean(sims >= recorded - 5e-5):.3f}, "
+            f"P(rounds to recorded) {np.mean(np.round(sims, 4) == recorded):.4f}"
+        )
         order = witness_order(counts, length, recorded, rng) if lo <= recorded <= hi else None
         if order is not None:
             left = sorted(ids[k] for k in set(range(n)) - set(order[:length].tolist()))
-            print(f"  a witness order exists (IoU {window_iou(counts, window_indices(order, 0, length)):.4f}); "
-                  f"left out: {left if length < n else '(none)'}")
+            print(
+                f"  a witness order exists (IoU {window_iou(counts, window_indices(order, 0, length)):.4f}); "
+                f"left out: {left if length < n else '(none)'}"
+            )
     if name == "acm":
         for bs in (batch_size, 32):
             start, length = rollover_epochs(n, bs, ACM_BEST_EPOCH + 1)[ACM_BEST_EPOCH]
             lo, hi = subset_iou_bounds(counts, length)
-            print(f"best epoch {ACM_BEST_EPOCH} with test batch {bs}: stream positions {start % n}.."
-                  f"{start % n + length - 1} (mod {n}), a window of {length}: IoU in [{lo:.4f}, {hi:.4f}]")
+            print(
+                f"best epoch {ACM_BEST_EPOCH} with test batch {bs}: stream positions {start % n}.."
+                f"{start % n + length - 1} (mod {n}), a window of {length}: IoU in [{lo:.4f}, {hi:.4f}]"
+            )
 
 
 def main() -> None:
@@ -235,8 +254,15 @@ def main() -> None:
             _report(name, split, ids, counts, MODELS[name][3], rng, args.trials)
             if "Misc_111" in ids:
                 keep = [k for k, i in enumerate(ids) if i != "Misc_111"]
-                _report(name, f"{split} without Misc_111", [ids[k] for k in keep], counts[keep], MODELS[name][3],
-                        rng, args.trials)
+                _report(
+                    name,
+                    f"{split} without Misc_111",
+                    [ids[k] for k in keep],
+                    counts[keep],
+                    MODELS[name][3],
+                    rng,
+                    args.trials,
+                )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,13 @@ class Registry(Generic[T]):
         Sort key of the names listed in the error message (default: registration order).
     """
 
-    def __init__(self, kind: str, error: type[UnknownNameError] = UnknownNameError,
-                 hint: Callable[[], str] | None = None, order: Callable[[str], Any] | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        error: type[UnknownNameError] = UnknownNameError,
+        hint: Callable[[], str] | None = None,
+        order: Callable[[str], Any] | None = None,
+    ) -> None:
         self.kind = kind
         self.error = error
         self.hint = hint

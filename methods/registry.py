@@ -30,6 +30,7 @@ import numpy as np
 from methods.names import Registry, UnknownNameError
 
 __all__ = [
+    "Complexity",
     "Detector",
     "FunctionDetector",
     "MethodSpec",
@@ -84,6 +85,15 @@ class NotConfigurableError(ValueError):
     for it); the message says what to pass instead."""
 
 
+@dataclass(frozen=True)
+class Complexity:
+    """Size of a network: ``params`` (learnable parameters) and ``macs`` (multiply-accumulates of one
+    forward pass at batch 1, the quantity IRSTD papers label "FLOPs")."""
+
+    params: int
+    macs: int
+
+
 class Detector:
     """Base class of stateful detectors (deep models). Subclasses implement :meth:`detect_batch`.
 
@@ -121,6 +131,15 @@ class Detector:
     def provenance(self) -> dict[str, Any]:
         """Facts about this detector's configuration worth recording in a run (e.g. weights sha256)."""
         return {}
+
+    def use_random_weights(self, seed: int = 0) -> None:
+        """Make the detector runnable without its weights (seeded random initialisation), for profiling;
+        detectors without weights need nothing."""
+
+    def complexity(self, size: int) -> Complexity | None:
+        """Parameters and MACs of scoring one ``size`` x ``size`` image, or None where the notion does not
+        apply (traditional detectors)."""
+        return None
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         return self.detect(image)
@@ -229,8 +248,16 @@ def register(
         if not is_class and not callable(target):
             raise TypeError(f"register({name!r}): {target!r} is neither a function nor a Detector class")
         spec = MethodSpec(
-            name=name, target=target, family=family, kind=kind, paper=paper, year=year,
-            defaults=dict(defaults or {}), policy=policy, version=version, aliases=tuple(aliases),
+            name=name,
+            target=target,
+            family=family,
+            kind=kind,
+            paper=paper,
+            year=year,
+            defaults=dict(defaults or {}),
+            policy=policy,
+            version=version,
+            aliases=tuple(aliases),
             display=display,
         )
         for key in (name, *aliases):

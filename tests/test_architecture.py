@@ -15,13 +15,23 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("methods",),
     ("benchmark.files", "benchmark.environment", "benchmark.record", "benchmark.reference", "benchmark.render"),
     ("benchmark.datasets", "benchmark.metrics", "benchmark.policies"),
-    ("benchmark.detection", "benchmark.store", "benchmark.pool", "benchmark.backends", "benchmark.evaluation",
-     "benchmark.offline", "benchmark.training"),
+    (
+        "benchmark.detection",
+        "benchmark.store",
+        "benchmark.pool",
+        "benchmark.backends",
+        "benchmark.evaluation",
+        "benchmark.offline",
+        "benchmark.training",
+    ),
     ("benchmark.runner", "benchmark.report", "benchmark.figures", "benchmark.profiling", "benchmark.reproduce"),
     ("benchmark.cli",),
 )
-METHOD_NAMES = re.compile(r"mshnet|dnanet|isnet|alcnet|\bacm\b|acm-|mdvsfa|tophat|maxmedian|wslcm|tllcm|"
-                          r"\bipi\b|nram|ript|pstnn|mslstipt", re.IGNORECASE)
+METHOD_NAMES = re.compile(
+    r"mshnet|dnanet|isnet|alcnet|\bacm\b|acm-|mdvsfa|tophat|maxmedian|wslcm|tllcm|"
+    r"\bipi\b|nram|ript|pstnn|mslstipt",
+    re.IGNORECASE,
+)
 
 
 def _modules() -> dict[str, Path]:
@@ -73,8 +83,12 @@ def graph() -> dict[str, set[str]]:
 
 
 def test_imports_go_downwards(graph: dict[str, set[str]]) -> None:
-    upward = [f"{a} (layer {_layer(a)}) imports {b} (layer {_layer(b)})"
-              for a, targets in graph.items() for b in targets if _layer(b) > _layer(a)]
+    upward = [
+        f"{a} (layer {_layer(a)}) imports {b} (layer {_layer(b)})"
+        for a, targets in graph.items()
+        for b in targets
+        if _layer(b) > _layer(a)
+    ]
     assert not upward, "\n".join(upward)
 
 
@@ -91,7 +105,7 @@ def test_no_import_circle(graph: dict[str, set[str]]) -> None:
             if is_package_init(node, nxt):
                 continue
             if state.get(nxt) == 1:
-                circles.append(stack[stack.index(nxt):] + [nxt])
+                circles.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, stack + [nxt])
         state[node] = 2
@@ -103,9 +117,12 @@ def test_no_import_circle(graph: dict[str, set[str]]) -> None:
 
 
 def test_the_training_engine_names_no_method() -> None:
-    hits = [f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
-            for path in sorted((ROOT / "benchmark" / "training").rglob("*.py"))
-            for i, line in enumerate(path.read_text().splitlines(), 1) if METHOD_NAMES.search(line)]
+    hits = [
+        f"{path.relative_to(ROOT)}:{i}: {line.strip()}"
+        for path in sorted((ROOT / "benchmark" / "training").rglob("*.py"))
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if METHOD_NAMES.search(line)
+    ]
     assert not hits, "\n".join(hits)
 
 

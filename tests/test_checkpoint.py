@@ -55,8 +55,9 @@ def _prefixed(state: dict, prefix: str) -> OrderedDict:
     return OrderedDict((prefix + k, v) for k, v in state.items())
 
 
-@pytest.mark.parametrize("fmt", ["bare", "state_dict", "net", "model_state", "module.", "model.", "epoch-dict",
-                                 "module.model."])
+@pytest.mark.parametrize(
+    "fmt", ["bare", "state_dict", "net", "model_state", "module.", "model.", "epoch-dict", "module.model."]
+)
 def test_round_trip_formats(tmp_path: Path, fmt: str) -> None:
     src = _trained()
     sd = src.state_dict()
@@ -156,12 +157,23 @@ def test_unreadable_files_name_file_content_and_formats(tmp_path: Path) -> None:
 
 
 def test_gluon_name_mapping() -> None:
-    params = {"stem.0.gamma": torch.full((3,), 5.0), "stem.0.beta": torch.ones(3),
-              "stem.0.running_mean": torch.ones(3), "layer.1.gamma": torch.full((2,), 2.0),
-              "layer.1.beta": torch.zeros(2), "conv.weight": torch.ones(2, 1, 1, 1)}
+    params = {
+        "stem.0.gamma": torch.full((3,), 5.0),
+        "stem.0.beta": torch.ones(3),
+        "stem.0.running_mean": torch.ones(3),
+        "layer.1.gamma": torch.full((2,), 2.0),
+        "layer.1.beta": torch.zeros(2),
+        "conv.weight": torch.ones(2, 1, 1, 1),
+    }
     out = gluon_state_dict(params, fixed_bn=("stem.0",))
-    assert sorted(out) == ["conv.weight", "layer.1.bias", "layer.1.weight", "stem.0.bias", "stem.0.running_mean",
-                           "stem.0.weight"]
+    assert sorted(out) == [
+        "conv.weight",
+        "layer.1.bias",
+        "layer.1.weight",
+        "stem.0.bias",
+        "stem.0.running_mean",
+        "stem.0.weight",
+    ]
     assert torch.equal(out["stem.0.weight"], torch.ones(3)) and torch.equal(out["stem.0.bias"], torch.zeros(3))
     assert torch.equal(out["layer.1.weight"], torch.full((2,), 2.0))
 
@@ -190,9 +202,15 @@ def test_unreadable_checkpoints_raise_checkpoint_error_naming_the_file(tmp_path:
     if kind == "truncated-zip":
         _truncated_zip(path)
     else:
-        path.write_bytes({"empty": b"", "json": b'{"state_dict": {"conv.weight": [1.0, 2.0]}}',
-                          "random": np.random.default_rng(0).bytes(4096), "pickled-int": pickle.dumps(5),
-                          "pickle-header": b"\x80"}[kind])
+        path.write_bytes(
+            {
+                "empty": b"",
+                "json": b'{"state_dict": {"conv.weight": [1.0, 2.0]}}',
+                "random": np.random.default_rng(0).bytes(4096),
+                "pickled-int": pickle.dumps(5),
+                "pickle-header": b"\x80",
+            }[kind]
+        )
     for reader in (read_state_dict, lambda p: load_checkpoint(Small(), p)):
         with pytest.raises(CheckpointError) as err:  # any other exception type fails the test
             reader(path)

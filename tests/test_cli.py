@@ -17,8 +17,25 @@ def test_list_commands(capsys):
 
 
 def test_run_and_report(tmp_path, capsys):
-    assert main(["run", "--methods", "tophat", "--jobs", "1", "--out", str(tmp_path), "--name", "x",
-                 "--set", "tophat.size=7", "--compare-paper"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--methods",
+                "tophat",
+                "--jobs",
+                "1",
+                "--out",
+                str(tmp_path),
+                "--name",
+                "x",
+                "--set",
+                "tophat.size=7",
+                "--compare-paper",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Tables written to" in out and "Top-Hat" in out
     run = json.loads((tmp_path / "x" / "run.json").read_text())
@@ -49,8 +66,9 @@ def test_evaluate_saved_predictions(tmp_path):
     assert main(["evaluate", "--pred-dir", str(pred_dir), "--gt-dir", str(gt_dir), "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["pd"] < 1.0 and result["fa"] == 0.0 and result["n_images"] == 5 and result["skipped"] == []
-    assert result["missing_predictions"] == [{"id": ds.ids[4], "path": str(pred_dir / f"{ds.ids[4]}.png"),
-                                             "error": "missing"}]
+    assert result["missing_predictions"] == [
+        {"id": ds.ids[4], "path": str(pred_dir / f"{ds.ids[4]}.png"), "error": "missing"}
+    ]
     for key in ("protocol", "policy", "n_targets", "niou", "precision", "recall", "f1", "scales"):
         assert key in result
     assert main(["evaluate", "--pred-dir", str(pred_dir), "--dataset", "synth", "--json", str(out)]) == 0

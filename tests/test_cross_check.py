@@ -27,22 +27,31 @@ def perturb(gt: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     h, w = gt.shape
     for _ in range(int(rng.integers(0, 6))):
         r, c, s = rng.integers(0, h - 4), rng.integers(0, w - 4), int(rng.integers(1, 4))
-        pred[r:r + s, c:c + s] = True
+        pred[r : r + s, c : c + s] = True
     return pred
 
 
 def reference(preds, gts):
     pdfa = pim.ProbabilityDetectionAndFalseAlarmRate(num_bins=1, distance_threshold=3)
-    cm = pim.CMMetrics(num_bins=1, threshold=0.5, metric_handlers={
-        "iou": pim.IoUHandler(with_dynamic=False, with_binary=True, sample_based=False),
-        "niou": pim.IoUHandler(with_dynamic=False, with_binary=True, sample_based=True)})
+    cm = pim.CMMetrics(
+        num_bins=1,
+        threshold=0.5,
+        metric_handlers={
+            "iou": pim.IoUHandler(with_dynamic=False, with_binary=True, sample_based=False),
+            "niou": pim.IoUHandler(with_dynamic=False, with_binary=True, sample_based=True),
+        },
+    )
     for pred, gt in zip(preds, gts):
         prob = pred.astype(np.float64)
         pdfa.update(prob, gt)
         cm.update(prob, gt)
     r, c = pdfa.get(), cm.get()
-    return {"pd": float(np.ravel(r["probability_detection"])[0]), "fa": float(np.ravel(r["false_alarm"])[0]),
-            "iou": float(c["iou"]["binary"]), "niou": float(c["niou"]["binary"])}
+    return {
+        "pd": float(np.ravel(r["probability_detection"])[0]),
+        "fa": float(np.ravel(r["false_alarm"])[0]),
+        "iou": float(c["iou"]["binary"]),
+        "niou": float(c["niou"]["binary"]),
+    }
 
 
 def check(gts, seed):
@@ -61,7 +70,7 @@ def test_agrees_on_synthetic_masks():
         gt = np.zeros((96, 128), bool)
         for _ in range(rng.integers(1, 5)):
             r, c, s = rng.integers(2, 88), rng.integers(2, 120), int(rng.integers(1, 7))
-            gt[r:r + s, c:c + s] = True
+            gt[r : r + s, c : c + s] = True
         gts.append(gt)
     check(gts, 1)
 

@@ -55,8 +55,8 @@ def test_target_curve_equals_evaluate_image_at_every_threshold(name):
         gt = np.zeros((256, 256), bool)
         score = (rng.random((256, 256)) ** 8).astype(np.float32) * 0.7  # sparse clutter
         for r, c, s in rng.integers(4, 240, size=(4, 3)):
-            gt[r:r + s % 7 + 1, c:c + s % 5 + 1] = True
-            score[r:r + s % 7 + 1, c:c + s % 5 + 1] = rng.uniform(0.3, 1.0)
+            gt[r : r + s % 7 + 1, c : c + s % 5 + 1] = True
+            score[r : r + s % 7 + 1, c : c + s % 5 + 1] = rng.uniform(0.3, 1.0)
         scores.append(score)
         gts.append(gt)
     curves = CurveMetrics(proto, n_thresholds=16)

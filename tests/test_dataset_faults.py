@@ -47,6 +47,7 @@ def sirst_tree(root: Path, ids: tuple[str, ...] = ("Misc_1", "Misc_2"), split: s
 
 def blank_png(path: Path, width: int, height: int) -> Path:
     """Write an all-black 1-bit greyscale PNG without holding its pixels in memory (a few hundred KB)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -78,12 +79,14 @@ def test_repeated_split_id_names_file_line_id_and_first_line(tmp_path):
         get_dataset("sirst", tmp_path)
     assert isinstance(info.value, DatasetNotFoundError)
     split_file = folder / "idx_427" / "test.txt"
-    assert str(info.value) == (f"{split_file}: line 5 repeats id 'Misc_2' (first on line 2); "
-                               "each image may be listed once")
+    assert str(info.value) == (
+        f"{split_file}: line 5 repeats id 'Misc_2' (first on line 2); each image may be listed once"
+    )
 
 
-@pytest.mark.parametrize("first, second", [("Misc_1.png", "Misc_1"), ("Misc_1", "Misc_1.PNG"),
-                                           ("Misc_1.bmp", "Misc_1.png")])
+@pytest.mark.parametrize(
+    "first, second", [("Misc_1.png", "Misc_1"), ("Misc_1", "Misc_1.PNG"), ("Misc_1.bmp", "Misc_1.png")]
+)
 def test_ids_differing_only_by_image_extension_are_repeats(tmp_path, first, second):
     sirst_tree(tmp_path, ("Misc_1", "Misc_2"), split=f"{first}\nMisc_2\n{second}\n")
     with pytest.raises(SplitFileError, match=r"idx_427/test\.txt: line 3 repeats id 'Misc_1' \(first on line 1\)"):
@@ -164,8 +167,10 @@ def test_huge_png_is_rejected_from_its_header_fast(tmp_path):
     with pytest.raises(SampleError) as info:
         read_image(path)
     assert time.perf_counter() - start < 2.0
-    assert str(info.value) == (f"{path}: image is 20000x20000 (400,000,000 pixels), above the pixel cap of "
-                               f"{DEFAULT_MAX_PIXELS:,} (raise it with --max-pixels)")
+    assert str(info.value) == (
+        f"{path}: image is 20000x20000 (400,000,000 pixels), above the pixel cap of "
+        f"{DEFAULT_MAX_PIXELS:,} (raise it with --max-pixels)"
+    )
     assert "16,777,216" in str(info.value)
 
 

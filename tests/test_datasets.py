@@ -112,7 +112,7 @@ def test_synth_is_deterministic_and_covers_every_scale_bucket():
     img1, gt1 = a.load(a.ids[3])
     img2, gt2 = b.load(b.ids[3])
     assert np.array_equal(img1, img2) and np.array_equal(gt1, gt2)
-    assert img1.dtype == np.float32 and 0 <= img1.min() and img1.max() <= 255
+    assert img1.dtype == np.float32 and img1.min() >= 0 and img1.max() <= 255
     areas = []
     for i in a.ids[:12]:
         labels, n = ndimage.label(a.load(i)[1], structure=np.ones((3, 3)))
@@ -130,8 +130,12 @@ def test_broken_input_corpus_gives_specific_messages(tmp_path):
     Image.fromarray(nan).save(folder / "images" / "Misc_3.tif")  # float image with NaN
     (folder / "idx_427" / "test.txt").write_text("Misc_1\nMisc_2\nMisc_3\nMisc_4\nMisc_404\n")
     ds = get_dataset("sirst", tmp_path)
-    expected = {"Misc_1": r"Misc_1\.png: cannot read image", "Misc_2": r"Misc_2\.png: cannot read image",
-                "Misc_3": r"Misc_3\.tif: image holds NaN", "Misc_404": r"Misc_404\.png: image file is missing"}
+    expected = {
+        "Misc_1": r"Misc_1\.png: cannot read image",
+        "Misc_2": r"Misc_2\.png: cannot read image",
+        "Misc_3": r"Misc_3\.tif: image holds NaN",
+        "Misc_404": r"Misc_404\.png: image file is missing",
+    }
     for sample, message in expected.items():
         with pytest.raises(SampleError, match=message):
             ds.load(sample)

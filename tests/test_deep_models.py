@@ -48,7 +48,11 @@ def _parse_listing(path: Path) -> dict[str, dict]:
             m = re.match(r"##### (.*?): params=(\d+) .*entries=(\d+)", line)
             assert m, line
             cur = blocks[m.group(1)] = {
-                "params": int(m.group(2)), "entries": int(m.group(3)), "top": {}, "keys": {}, "macs": {},
+                "params": int(m.group(2)),
+                "entries": int(m.group(3)),
+                "top": {},
+                "keys": {},
+                "macs": {},
             }
         elif cur is None or line.startswith("#"):
             continue
@@ -221,8 +225,9 @@ def test_detector_parameter_validation():
 def test_basicirstd_dnanet_checkpoint_loads(tmp_path):
     src = _randomise_bn(DNANetNet(1), seed=3)
     path = tmp_path / "DNANet_400.pth.tar"
-    torch.save({"epoch": 400, "state_dict": {f"model.{k}": v for k, v in src.state_dict().items()},
-                "total_loss": 0.1}, path)
+    torch.save(
+        {"epoch": 400, "state_dict": {f"model.{k}": v for k, v in src.state_dict().items()}, "total_loss": 0.1}, path
+    )
     det = create("dnanet", in_channels=1, weights=str(path), device="cpu")
     det.configure("sirst")
     image = np.random.default_rng(1).uniform(0, 255, (32, 32)).astype(np.float32)

@@ -97,11 +97,16 @@ def test_module_layouts_and_forward():
     v2 = ModulatedDeformConv(8, 8, (1, 3), padding=(0, 1))
     v1 = DeformConv(8, 8, (3, 1), padding=(1, 0))
     assert {k: tuple(v.shape) for k, v in v2.state_dict().items()} == {
-        "weight": (8, 8, 1, 3), "bias": (8,), "conv_offset_mask.weight": (9, 8, 1, 3),
+        "weight": (8, 8, 1, 3),
+        "bias": (8,),
+        "conv_offset_mask.weight": (9, 8, 1, 3),
         "conv_offset_mask.bias": (9,),
     }
     assert {k: tuple(v.shape) for k, v in v1.state_dict().items()} == {
-        "weight": (8, 8, 3, 1), "bias": (8,), "conv_offset.weight": (6, 8, 3, 1), "conv_offset.bias": (6,),
+        "weight": (8, 8, 3, 1),
+        "bias": (8,),
+        "conv_offset.weight": (6, 8, 3, 1),
+        "conv_offset.bias": (6,),
     }
     x = torch.randn(2, 8, 5, 7)
     with torch.no_grad():

@@ -18,9 +18,9 @@ METRICS = ("iou", "niou", "pd", "fa", "n_images", "n_targets", "precision", "rec
 def _mask(index: int) -> np.ndarray:
     """A bool mask with one or two 2x2 targets, placed by ``index``."""
     mask = np.zeros(SHAPE, bool)
-    mask[2 + index:4 + index, 3:5] = True
+    mask[2 + index : 4 + index, 3:5] = True
     if index % 2:
-        mask[10:12, 12 + index:14 + index] = True
+        mask[10:12, 12 + index : 14 + index] = True
     return mask
 
 
@@ -58,7 +58,8 @@ def test_missing_predictions_score_as_all_zero_maps(folders, tmp_path):
     assert result["n_images"] == len(IDS) and result["pd"] < 1.0 and result["fa"] == 0.0
     assert result["n_missing_predictions"] == 2 and result["skipped"] == []
     assert result["missing_predictions"] == [
-        {"id": s, "path": str(pred_dir / f"{s}.png"), "error": "missing"} for s in IDS[1:3]]
+        {"id": s, "path": str(pred_dir / f"{s}.png"), "error": "missing"} for s in IDS[1:3]
+    ]
 
 
 def test_unreadable_and_wrongly_sized_predictions_score_empty(folders):

@@ -43,8 +43,13 @@ def faulty(image, *, mode="ok"):
         if mode == "sleep":
             time.sleep(60)
     if mode == "meta":
-        return image.astype(np.float32), {"iterations": np.int64(3), "residual": np.float32(0.5),
-                                          "trace": np.arange(3), "shape": image.shape, "obj": object()}
+        return image.astype(np.float32), {
+            "iterations": np.int64(3),
+            "residual": np.float32(0.5),
+            "trace": np.arange(3),
+            "shape": image.shape,
+            "obj": object(),
+        }
     return image.astype(np.float32)
 
 
@@ -58,9 +63,9 @@ def make_tree(root: Path, n: int = N_IMAGES, size: int = 32) -> Path:
         img = np.full((size, size), 50, np.uint8)
         img[0, 0] = 10 * i + 5
         r, c = 6 + 3 * i, 20 - 2 * i
-        img[r:r + 3, c:c + 3] = 200
+        img[r : r + 3, c : c + 3] = 200
         mask = np.zeros((size, size), np.uint8)
-        mask[r:r + 3, c:c + 3] = 255
+        mask[r : r + 3, c : c + 3] = 255
         Image.fromarray(img).save(folder / "images" / f"Misc_{i}.png")
         Image.fromarray(mask).save(folder / "masks" / f"Misc_{i}_pixels0.png")
         ids.append(f"Misc_{i}")
@@ -69,8 +74,14 @@ def make_tree(root: Path, n: int = N_IMAGES, size: int = 32) -> Path:
 
 
 def config(tmp_path, **kw):
-    base = {"methods": ["tophat"], "datasets": ["sirst"], "data_root": str(make_tree(tmp_path / "data")),
-            "jobs": 1, "out": tmp_path / "out", "name": "r"}
+    base = {
+        "methods": ["tophat"],
+        "datasets": ["sirst"],
+        "data_root": str(make_tree(tmp_path / "data")),
+        "jobs": 1,
+        "out": tmp_path / "out",
+        "name": "r",
+    }
     base.update(kw)
     return RunConfig(**base)
 
@@ -80,10 +91,16 @@ def read(run_dir) -> dict:
 
 
 # ------------------------------------------------------------------ crashing detectors cost one image
-@pytest.mark.parametrize("mode,message", [
-    ("exit", "SystemExit: 3"), ("keyboard", "KeyboardInterrupt"), ("sigkill", "killed by SIGKILL"),
-    ("os_exit", "exit code 7"), ("segfault", "killed by SIGSEGV"),
-])
+@pytest.mark.parametrize(
+    "mode,message",
+    [
+        ("exit", "SystemExit: 3"),
+        ("keyboard", "KeyboardInterrupt"),
+        ("sigkill", "killed by SIGKILL"),
+        ("os_exit", "exit code 7"),
+        ("segfault", "killed by SIGSEGV"),
+    ],
+)
 def test_a_detector_fault_costs_only_its_image(tmp_path, mode, message):
     cfg = config(tmp_path, methods=["test-faulty", "tophat"], params={"test-faulty": {"mode": mode}}, jobs=2)
     record = read(run(cfg, log=lambda m: None))
@@ -116,8 +133,9 @@ def test_a_detector_that_sleeps_past_the_limit_fails_its_image_only(tmp_path):
 
 
 def test_numpy_metadata_is_written_as_plain_json(tmp_path):
-    run_dir = run(config(tmp_path, methods=["test-faulty"], params={"test-faulty": {"mode": "meta"}}),
-                  log=lambda m: None)
+    run_dir = run(
+        config(tmp_path, methods=["test-faulty"], params={"test-faulty": {"mode": "meta"}}), log=lambda m: None
+    )
     lines = [json.loads(line) for line in (run_dir / "per_image.jsonl").read_text().splitlines()]
     assert len(lines) == N_IMAGES
     meta = lines[0]["meta"]
@@ -126,14 +144,37 @@ def test_numpy_metadata_is_written_as_plain_json(tmp_path):
 
 
 # ------------------------------------------------------------------ bad parameters cost their cell
-@pytest.mark.parametrize("setting,problem", [
-    ("tophat.size=abc", "'size' must be an integer >= 1, got 'abc'"), ("tophat.size=2.5", "got 2.5"),
-    ("tophat.size=-1", "got -1"), ("tophat.size=true", "got True"), ("maxmedian.size=4", "must be odd, got 4"),
-])
+@pytest.mark.parametrize(
+    "setting,problem",
+    [
+        ("tophat.size=abc", "'size' must be an integer >= 1, got 'abc'"),
+        ("tophat.size=2.5", "got 2.5"),
+        ("tophat.size=-1", "got -1"),
+        ("tophat.size=true", "got True"),
+        ("maxmedian.size=4", "must be odd, got 4"),
+    ],
+)
 def test_a_bad_parameter_value_fails_its_cell_before_any_image(tmp_path, capsys, setting, problem):
     data = make_tree(tmp_path / "data")
-    code = main(["run", "--methods", "tophat,maxmedian", "--dataset", "sirst", "--data-root", str(data),
-                 "--jobs", "1", "--out", str(tmp_path / "out"), "--name", "r", "--set", setting])
+    code = main(
+        [
+            "run",
+            "--methods",
+            "tophat,maxmedian",
+            "--dataset",
+            "sirst",
+            "--data-root",
+            str(data),
+            "--jobs",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+            "--name",
+            "r",
+            "--set",
+            setting,
+        ]
+    )
     assert code == 1
     method = setting.split(".")[0]
     record = read(tmp_path / "out" / "r")
@@ -144,12 +185,15 @@ def test_a_bad_parameter_value_fails_its_cell_before_any_image(tmp_path, capsys,
     assert not list((tmp_path / "out" / "cache").glob(f"{method}/*/*/*.npz"))  # no image was processed
     err = capsys.readouterr().err
     assert err.count(problem) == 1 and "exit status 1" in err
-    assert f"| {'Top-Hat' if method == 'tophat' else 'Max-Median'} " in (tmp_path / "out" / "r" / "table1.md").read_text()
+    assert (
+        f"| {'Top-Hat' if method == 'tophat' else 'Max-Median'} " in (tmp_path / "out" / "r" / "table1.md").read_text()
+    )
 
 
 def test_an_unknown_parameter_name_fails_its_cell(tmp_path):
-    record = read(run(config(tmp_path, methods=["tophat", "maxmedian"], params={"tophat": {"sise": 3}}),
-                      log=lambda m: None))
+    record = read(
+        run(config(tmp_path, methods=["tophat", "maxmedian"], params={"tophat": {"sise": 3}}), log=lambda m: None)
+    )
     assert record["cells"]["tophat"]["sirst"]["status"] == "failed"
     assert "Unexpected parameters for method 'tophat': sise" in record["cells"]["tophat"]["sirst"]["reason"]
     assert record["cells"]["maxmedian"]["sirst"]["status"] == "ok"
@@ -171,14 +215,35 @@ def _weights(tmp_path, kind: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("method,kind,problem", [
-    ("alcnet", "acm", "does not fit"), ("dnanet", "mshnet", "does not fit"), ("alcnet", "json", "cannot be read"),
-    ("alcnet", "random", "cannot be read"), ("alcnet", "empty", "empty"),
-])
+@pytest.mark.parametrize(
+    "method,kind,problem",
+    [
+        ("alcnet", "acm", "does not fit"),
+        ("dnanet", "mshnet", "does not fit"),
+        ("alcnet", "json", "cannot be read"),
+        ("alcnet", "random", "cannot be read"),
+        ("alcnet", "empty", "empty"),
+    ],
+)
 def test_wrong_weights_fail_their_cell_once_with_the_file_named(tmp_path, capsys, method, kind, problem):
     weights = _weights(tmp_path, kind)
-    code = main(["run", "--methods", f"tophat,{method}", "--dataset", "synth", "--jobs", "1", "--out",
-                 str(tmp_path / "out"), "--name", "r", "--weights", f"{method}={weights}"])
+    code = main(
+        [
+            "run",
+            "--methods",
+            f"tophat,{method}",
+            "--dataset",
+            "synth",
+            "--jobs",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+            "--name",
+            "r",
+            "--weights",
+            f"{method}={weights}",
+        ]
+    )
     assert code == 1
     cell = read(tmp_path / "out" / "r")["cells"][method]["synth"]
     assert cell["status"] == "failed" and str(weights) in cell["reason"] and problem in cell["reason"]
@@ -194,8 +259,21 @@ def test_wrong_weights_fail_their_cell_once_with_the_file_named(tmp_path, capsys
 
 def test_no_weights_alone_keeps_exit_status_zero(tmp_path, monkeypatch):
     monkeypatch.setenv("IRBENCH_WEIGHTS", str(tmp_path / "none"))
-    code = main(["run", "--methods", "tophat,mshnet", "--dataset", "synth", "--jobs", "1", "--out",
-                 str(tmp_path / "out"), "--name", "r"])
+    code = main(
+        [
+            "run",
+            "--methods",
+            "tophat,mshnet",
+            "--dataset",
+            "synth",
+            "--jobs",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+            "--name",
+            "r",
+        ]
+    )
     assert code == 0 and read(tmp_path / "out" / "r")["cells"]["mshnet"]["synth"]["status"] == "no weights"
 
 
@@ -204,8 +282,23 @@ def test_a_cell_with_no_readable_image_says_so_and_exits_non_zero(tmp_path, caps
     data = make_tree(tmp_path / "data")
     for path in (data / "SIRST" / "images").iterdir():
         path.write_bytes(b"not a png")
-    code = main(["run", "--methods", "tophat", "--dataset", "sirst", "--data-root", str(data), "--jobs", "1",
-                 "--out", str(tmp_path / "out"), "--name", "r"])
+    code = main(
+        [
+            "run",
+            "--methods",
+            "tophat",
+            "--dataset",
+            "sirst",
+            "--data-root",
+            str(data),
+            "--jobs",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+            "--name",
+            "r",
+        ]
+    )
     assert code == 1
     record = read(tmp_path / "out" / "r")
     assert record["cells"]["tophat"]["sirst"]["status"] == "no usable images"
@@ -227,13 +320,16 @@ def test_an_image_above_the_pixel_cap_is_skipped_alone(tmp_path):
 
 def test_a_mask_marking_most_of_the_image_is_warned_about_and_scored(tmp_path):
     cfg = config(tmp_path)
-    Image.fromarray(np.full((32, 32), 255, np.uint8)).save(Path(cfg.data_root) / "SIRST" / "masks" /
-                                                           "Misc_4_pixels0.png")
+    Image.fromarray(np.full((32, 32), 255, np.uint8)).save(
+        Path(cfg.data_root) / "SIRST" / "masks" / "Misc_4_pixels0.png"
+    )
     run_dir = run(cfg, log=lambda m: None)
     record = read(run_dir)
     assert [w["id"] for w in record["warnings"]] == ["Misc_4"] and "100%" in record["warnings"][0]["message"]
     assert record["cells"]["tophat"]["sirst"]["metrics"]["n_images"] == N_IMAGES
-    assert "Misc_4" in (run_dir / "table1.md").read_text() and "inverted or corrupt" in (run_dir / "table1.md").read_text()
+    assert (
+        "Misc_4" in (run_dir / "table1.md").read_text() and "inverted or corrupt" in (run_dir / "table1.md").read_text()
+    )
 
 
 def test_upper_case_extension_is_scored_not_reported_missing(tmp_path):
@@ -256,8 +352,7 @@ def test_an_entry_swapped_for_another_images_entry_is_recomputed_and_noted(tmp_p
     record = read(run(config(tmp_path, name="r2"), log=lambda m: None))
     assert record["cells"]["tophat"]["sirst"]["metrics"] == clean
     assert record["cells"]["tophat"]["sirst"]["n_cached"] == N_IMAGES - 1
-    assert any("belongs to something else" in w["message"] and "image_hash" in w["message"]
-               for w in record["warnings"])
+    assert any("belongs to something else" in w["message"] and "image_hash" in w["message"] for w in record["warnings"])
 
 
 def test_an_entry_of_another_size_is_recomputed_not_fatal(tmp_path):
@@ -312,8 +407,21 @@ def test_a_map_that_vanishes_before_evaluation_is_recomputed(tmp_path, monkeypat
 # ------------------------------------------------------------------ writes and run folders
 def test_a_full_disk_is_one_clear_error_and_keeps_the_previous_table(tmp_path, monkeypatch, capsys):
     data = make_tree(tmp_path / "data")
-    args = ["run", "--methods", "tophat", "--dataset", "sirst", "--data-root", str(data), "--jobs", "1",
-            "--out", str(tmp_path / "out"), "--name", "r"]
+    args = [
+        "run",
+        "--methods",
+        "tophat",
+        "--dataset",
+        "sirst",
+        "--data-root",
+        str(data),
+        "--jobs",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+        "--name",
+        "r",
+    ]
     assert main(args) == 0
     table = tmp_path / "out" / "r" / "table1.md"
     before = table.read_text()
@@ -341,8 +449,21 @@ def test_an_unwritable_output_folder_is_one_clear_error(tmp_path, capsys):
 
 def test_a_finished_run_folder_is_not_overwritten_without_the_flag(tmp_path, capsys):
     data = make_tree(tmp_path / "data")
-    args = ["run", "--methods", "tophat", "--dataset", "sirst", "--data-root", str(data), "--jobs", "1",
-            "--out", str(tmp_path / "out"), "--name", "r"]
+    args = [
+        "run",
+        "--methods",
+        "tophat",
+        "--dataset",
+        "sirst",
+        "--data-root",
+        str(data),
+        "--jobs",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+        "--name",
+        "r",
+    ]
     assert main(args) == 0
     first = (tmp_path / "out" / "r" / "run.json").read_text()
     assert main(args) == 2
@@ -353,8 +474,21 @@ def test_a_finished_run_folder_is_not_overwritten_without_the_flag(tmp_path, cap
 
 def test_the_record_names_the_command_version_and_commit(tmp_path):
     data = make_tree(tmp_path / "data")
-    args = ["run", "--methods", "tophat", "--dataset", "sirst", "--data-root", str(data), "--jobs", "1",
-            "--out", str(tmp_path / "out"), "--name", "r"]
+    args = [
+        "run",
+        "--methods",
+        "tophat",
+        "--dataset",
+        "sirst",
+        "--data-root",
+        str(data),
+        "--jobs",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+        "--name",
+        "r",
+    ]
     assert main(args) == 0
     record = RunRecord.read(tmp_path / "out" / "r")
     assert record.command == ["irbench", *args] and record.complete

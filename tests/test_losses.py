@@ -72,6 +72,7 @@ def test_fig2_iou_dice_blind_to_scale_sls_is_not() -> None:
 
 def test_fig2_iou_dice_blind_to_location_sls_is_not() -> None:
     """Fig. 2 bottom row: the same shifted overlap at two image locations: equal IoU/Dice, different SLS."""
+
     def pair(y: int, x: int) -> tuple[torch.Tensor, torch.Tensor]:
         return _mask(64, 64, y, y + 4, x + 1, x + 5), _mask(64, 64, y, y + 4, x, x + 4)
 
@@ -160,7 +161,7 @@ def test_bad_input_is_named() -> None:
         soft_iou_loss(torch.zeros(8, 8), torch.zeros(8, 8))
     with pytest.raises(ValueError, match="target"):
         dice_loss(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 4, 4))
-    with pytest.raises(ValueError, match="unknown loss"):
+    with pytest.raises(ValueError, match="Unknown loss"):
         get_loss("focal")
     with pytest.raises(ValueError, match="location"):
         sls_loss(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 4), location="l3")

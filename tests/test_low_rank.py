@@ -30,8 +30,9 @@ def scene(shape=(128, 128)):
     """Smooth background of rank <= 4 plus three Gaussian targets; returns (image, sparse part)."""
     h, w = shape
     y, x = np.linspace(0, 1, h)[:, None], np.linspace(0, 1, w)[None, :]
-    background = 60 + 40 * y + 30 * np.cos(2 * np.pi * x) * (0.5 + 0.5 * y) + 20 * np.sin(3 * np.pi * y) * np.sin(
-        2 * np.pi * x)
+    background = (
+        60 + 40 * y + 30 * np.cos(2 * np.pi * x) * (0.5 + 0.5 * y) + 20 * np.sin(3 * np.pi * y) * np.sin(2 * np.pi * x)
+    )
     yy, xx = np.mgrid[:h, :w]
     sparse = sum(80 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 2.0) for cy, cx in TARGETS)
     return (background + sparse).astype(np.float32), sparse
@@ -65,8 +66,9 @@ def test_patch_layout_follows_the_reference_order():
     assert np.array_equal(grid.matrix(img)[:, k], patch.ravel(order="F"))
 
 
-@pytest.mark.parametrize("shape,patch,step,border", [((37, 45), 10, 5, False), ((40, 31), 6, 2, False),
-                                                      ((37, 45), 10, 4, True)])
+@pytest.mark.parametrize(
+    "shape,patch,step,border", [((37, 45), 10, 5, False), ((40, 31), 6, 2, False), ((37, 45), 10, 4, True)]
+)
 def test_median_and_mean_fold_equal_a_per_pixel_reference(monkeypatch, shape, patch, step, border):
     grid = PatchGrid.build(shape, patch, step, border)
     rng = np.random.default_rng(3)
@@ -246,7 +248,7 @@ def textbook_apg_ir(img: np.ndarray, patch: int = 50, step: int = 10, tol: float
     a = a_prev = e = e_prev = np.zeros_like(d)
     t = t_prev = 1.0
     rank_prev, card_prev, same_rank = -1, -1, 0
-    for k in range(1, 1001):
+    for k in range(1, 1001):  # noqa: B007 - the iteration count is returned
         y_a, y_e = a + (t_prev - 1) / t * (a - a_prev), e + (t_prev - 1) / t * (e - e_prev)
         g_a, g_e = y_a - (y_a + y_e - d) / 2, y_e - (y_a + y_e - d) / 2
         u, s, vt = np.linalg.svd(g_a, full_matrices=False)

@@ -31,7 +31,7 @@ def decaying(m, n, decay, seed=0, dtype=np.float32, gap=None):
     v = np.linalg.qr(rng.standard_normal((n, min(m, n))))[0]
     s = 100 * np.exp(-np.arange(min(m, n)) / decay)
     if gap is not None:
-        s[gap[0]:] *= gap[1]
+        s[gap[0] :] *= gap[1]
     return ((u * s) @ v.T).astype(dtype), s
 
 
@@ -79,9 +79,11 @@ def test_tracking_route_follows_a_slowly_drifting_apg_like_sequence(monkeypatch)
     iteration) from the whole previous sketch, tail included, and the wide sketch before the rank settles;
     each call stays close to the full SVD."""
     from methods.low_rank import solvers
+
     steps, exact = [], solvers._randomized
-    monkeypatch.setattr(solvers, "_randomized", lambda x, k, start, power, rng: steps.append(power) or
-                        exact(x, k, start, power, rng))
+    monkeypatch.setattr(
+        solvers, "_randomized", lambda x, k, start, power, rng: steps.append(power) or exact(x, k, start, power, rng)
+    )
     rng = np.random.default_rng(11)
     x, s = decaying(600, 500, decay=40)
     drift = rng.standard_normal(x.shape).astype(np.float32)
@@ -122,8 +124,7 @@ def test_warm_basis_is_orthonormal_and_spans_the_sketch():
 
     np.testing.assert_allclose(ritz(q), ritz(householder), rtol=1e-5)
     dependent = np.asfortranarray(np.hstack([y[:, :100], y[:, :1] + 1e-3 * y[:, 1:2], y[:, 100:]]))
-    np.testing.assert_array_equal(_warm_basis(dependent.copy(order="F"), 101),
-                                  sla.qr(dependent, mode="economic")[0])
+    np.testing.assert_array_equal(_warm_basis(dependent.copy(order="F"), 101), sla.qr(dependent, mode="economic")[0])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -152,6 +153,7 @@ def test_auto_route_returns_to_randomized_once_the_rank_settles(monkeypatch):
     """Constant threshold, slowly drifting matrix (IPI once mu reached its floor): after two equal counts
     the wide warm-started sketch replaces the Gram route, with the same rank and SVT."""
     from methods.low_rank import solvers
+
     gram_calls = []
     exact = solvers._gram
     monkeypatch.setattr(solvers, "_gram", lambda *a: gram_calls.append(1) or exact(*a))
@@ -199,8 +201,10 @@ def test_soft_matches_its_definition():
 
 
 def real_image(root, dataset, index):
-    folder, split = {"irstd1k": ("IRSTD-1k/IRSTD1k_Img", "IRSTD-1k/test.txt"),
-                     "nudt": ("NUDT-SIRST/images", "NUDT-SIRST/50_50/test.txt")}[dataset]
+    folder, split = {
+        "irstd1k": ("IRSTD-1k/IRSTD1k_Img", "IRSTD-1k/test.txt"),
+        "nudt": ("NUDT-SIRST/images", "NUDT-SIRST/50_50/test.txt"),
+    }[dataset]
     name = (root / split).read_text().split()[index]
     img = cv2.imread(str(root / folder / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
     assert img is not None, f"cannot read {folder}/{name}.png"
@@ -209,8 +213,10 @@ def real_image(root, dataset, index):
 
 def agreement(fast, full):
     """Correlation of two score maps and IoU of their DNANet-style binarisations."""
+
     def binary(m):
         return m > max(0.7 * m.max(), m.mean() + 0.5 * m.std())
+
     bf, bt = binary(fast), binary(full)
     union = np.count_nonzero(bf | bt)
     iou = np.count_nonzero(bf & bt) / union if union else 1.0
@@ -220,8 +226,9 @@ def agreement(fast, full):
 MIN_CORRELATION = {"ipi": 0.999, "nram": 0.995, "ript": 0.999}
 
 
-@pytest.mark.parametrize("name", [pytest.param("ipi", marks=pytest.mark.slow),
-                                  pytest.param("nram", marks=pytest.mark.slow), "ript"])
+@pytest.mark.parametrize(
+    "name", [pytest.param("ipi", marks=pytest.mark.slow), pytest.param("nram", marks=pytest.mark.slow), "ript"]
+)
 def test_fast_svt_route_agrees_with_full_svd_on_a_real_image(name, shared_data):
     img = real_image(shared_data, "nudt", 0)  # 256 x 256: the full SVD path takes seconds
     fast, meta_fast = create(name, svd="auto").detect_with_meta(img)

@@ -11,7 +11,7 @@ def blank(shape=(32, 32)):
 
 
 def square(mask, r, c, size):
-    mask[r:r + size, c:c + size] = True
+    mask[r : r + size, c : c + size] = True
     return mask
 
 

@@ -16,14 +16,14 @@ def random_pair(rng, size, crowded=False):
     for _ in range(rng.integers(1, 5)):
         r, c = rng.integers(2, span, size=2)
         h, w = rng.integers(1, big, size=2)
-        gt[r:r + h, c:c + w] = True
+        gt[r : r + h, c : c + w] = True
         if rng.random() < 0.8:
             dr, dc = rng.integers(-2, 3, size=2)
-            pred[max(r + dr, 0):r + dr + h + rng.integers(-1, 2), max(c + dc, 0):c + dc + w] = True
+            pred[max(r + dr, 0) : r + dr + h + rng.integers(-1, 2), max(c + dc, 0) : c + dc + w] = True
     for _ in range(rng.integers(0, 4)):
         r, c = rng.integers(0, span if crowded else size - 6, size=2)
         s = rng.integers(1, big if crowded else 7)
-        pred[r:r + s, c:c + rng.integers(1, big if crowded else 7)] = True
+        pred[r : r + s, c : c + rng.integers(1, big if crowded else 7)] = True
     return pred, gt
 
 
@@ -65,14 +65,16 @@ def reference(pred, gt, protocol):
         pairs, unique = best_assignment(dist, protocol.distance)
     matched_p = {j for _, j in pairs}
     matched_areas = [p_regions[j].area for j in matched_p]
-    false = [j for j in range(len(p_regions)) if j not in matched_p
-             and not (protocol.fa_counting == "area_value" and p_regions[j].area in matched_areas)]
+    false = [
+        j
+        for j in range(len(p_regions))
+        if j not in matched_p and not (protocol.fa_counting == "area_value" and p_regions[j].area in matched_areas)
+    ]
 
     def bucket(area):
         return 0 if area <= 10 else 1 if area <= 40 else 2
 
-    out = {"n_gt_b": [0] * 3, "n_matched_b": [0] * 3, "inter_b": [0] * 3, "union_b": [0] * 3,
-           "fa_pixels_b": [0] * 3}
+    out = {"n_gt_b": [0] * 3, "n_matched_b": [0] * 3, "inter_b": [0] * 3, "union_b": [0] * 3, "fa_pixels_b": [0] * 3}
     for i, g in enumerate(g_regions):
         b = bucket(g.area)
         out["n_gt_b"][b] += 1
@@ -86,9 +88,16 @@ def reference(pred, gt, protocol):
     for j in false:
         out["fa_pixels_b"][bucket(p_regions[j].area)] += int(p_regions[j].area)
     inter, union = int((pred & gt).sum()), int((pred | gt).sum())
-    out.update(inter=inter, union=union, n_pixels=gt.size, n_gt=len(g_regions), n_matched=len(pairs),
-               n_pred=len(p_regions), fa_pixels=sum(int(p_regions[j].area) for j in false),
-               niou_i=inter / union if union else protocol.niou_empty)
+    out.update(
+        inter=inter,
+        union=union,
+        n_pixels=gt.size,
+        n_gt=len(g_regions),
+        n_matched=len(pairs),
+        n_pred=len(p_regions),
+        fa_pixels=sum(int(p_regions[j].area) for j in false),
+        niou_i=inter / union if union else protocol.niou_empty,
+    )
     return {k: tuple(v) if isinstance(v, list) else v for k, v in out.items()}, unique
 
 

@@ -10,8 +10,15 @@ import pytest
 
 from methods.deep.mxnet_params import is_mxnet_params, read_params
 
-_FLAGS = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.float16): 2, np.dtype(np.uint8): 3,
-          np.dtype(np.int32): 4, np.dtype(np.int8): 5, np.dtype(np.int64): 6}
+_FLAGS = {
+    np.dtype(np.float32): 0,
+    np.dtype(np.float64): 1,
+    np.dtype(np.float16): 2,
+    np.dtype(np.uint8): 3,
+    np.dtype(np.int32): 4,
+    np.dtype(np.int8): 5,
+    np.dtype(np.int64): 6,
+}
 
 
 def _array_v2(arr: np.ndarray, stype: int = 0) -> bytes:

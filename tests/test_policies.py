@@ -51,7 +51,12 @@ def test_bad_policy_strings_raise_clear_errors(bad):
 
 def test_names_params_and_flags():
     assert [parse_policy(t).name for t in ("fixed:0.5", " MINMAX:0.25 ", "adaptive", "meanstd:2", "fixed")] == [
-        "fixed:0.5", "minmax:0.25", "adaptive", "meanstd:2", "fixed:0.5"]
+        "fixed:0.5",
+        "minmax:0.25",
+        "adaptive",
+        "meanstd:2",
+        "fixed:0.5",
+    ]
     assert parse_policy("fixed:0.3").params == {"threshold": 0.3}
     assert parse_policy("meanstd:-0.5").params == {"k": -0.5}
     assert parse_policy("adaptive").params == {}

@@ -11,7 +11,7 @@ import torch
 
 from benchmark.cli import main
 from benchmark.figures import make_figures
-from benchmark.profiling import profile, profile_to_folder, time_calls, write_profile
+from benchmark.profiling import profile, time_calls, write_profile
 from benchmark.runner import RunConfig, run
 from methods.deep.flops import count_macs, count_params
 from methods.registry import create
@@ -38,9 +38,22 @@ def test_profile_writes_three_files_with_counts_of_flops_module(tmp_path):
     md = paths[1].read_text()
     assert "| ACM | Deep Learning | cpu | 0.5169 | 0.4099 |" in md and "MACs" in md and "thop" in md
     rows = list(csv.DictReader(paths[2].open()))
-    assert [(r["method"], r["size"]) for r in rows] == [("tophat", "64"), ("tophat", "96"), ("acm", "64"),
-                                                         ("acm", "96")]
+    assert [(r["method"], r["size"]) for r in rows] == [
+        ("tophat", "64"),
+        ("tophat", "96"),
+        ("acm", "64"),
+        ("acm", "96"),
+    ]
     assert rows[2]["params"] == str(count_params(net)) and rows[0]["flops_macs"] == ""
+
+
+def test_detectors_report_their_own_complexity():
+    assert create("tophat").complexity(64) is None
+    det = create("acm", device="cpu")
+    cost, side = det.complexity(50), 50 + (-50) % det.stride  # padded to a multiple of the stride
+    assert cost.params == count_params(det.build()) and cost.macs == count_macs(det.build(), (1, 3, side, side))
+    resized = create("acm", device="cpu", input_size=96)
+    assert resized.complexity(50).macs == resized.complexity(300).macs == det.complexity(96).macs
 
 
 def test_time_cap_stops_early_and_marks_a_cold_single_timing():
@@ -70,11 +83,37 @@ def test_fig1_from_a_tiny_run_and_plot_draws_it_again(tmp_path, capsys):
     ckpt = tmp_path / "mshnet.pth"
     torch.manual_seed(1)
     torch.save(create("mshnet", device="cpu").build().state_dict(), ckpt)
-    run_dir = run(RunConfig(methods=["tophat", "mshnet"], datasets=["synth"], jobs=1, out=tmp_path, name="r",
-                            params={"mshnet": {"weights": str(ckpt), "input_size": 32, "device": "cpu"}}),
-                  log=lambda m: None)
-    assert main(["profile", "--methods", "tophat,mshnet", "--sizes", "48,64", "--repeats", "1", "--warmup", "0",
-                 "--device", "cpu", "--run", str(run_dir)]) == 0
+    run_dir = run(
+        RunConfig(
+            methods=["tophat", "mshnet"],
+            datasets=["synth"],
+            jobs=1,
+            out=tmp_path,
+            name="r",
+            params={"mshnet": {"weights": str(ckpt), "input_size": 32, "device": "cpu"}},
+        ),
+        log=lambda m: None,
+    )
+    assert (
+        main(
+            [
+                "profile",
+                "--methods",
+                "tophat,mshnet",
+                "--sizes",
+                "48,64",
+                "--repeats",
+                "1",
+                "--warmup",
+                "0",
+                "--device",
+                "cpu",
+                "--run",
+                str(run_dir),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| MSHNet | Deep Learning | cpu | 4.066 |" in out and "fig1_synth.png" in out
     png = run_dir / "fig1_synth.png"
@@ -89,16 +128,19 @@ def test_fig1_from_a_tiny_run_and_plot_draws_it_again(tmp_path, capsys):
     assert png in make_figures(run_dir, n_images=1) and png.is_file()
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--methods", "nosuch"], "Unknown method 'nosuch'. Available:"),
-    (["--methods", "tophat", "--sizes", "256,abc"], "parameter 'sizes' must be a comma list of integers >= 16"),
-    (["--methods", "tophat", "--sizes", "8"], "parameter 'sizes'"),
-    (["--methods", "tophat", "--repeats", "0"], "parameter 'repeats' must be an integer >= 1, got 0"),
-    (["--methods", "tophat", "--warmup", "-1"], "parameter 'warmup' must be an integer >= 0, got -1"),
-    (["--methods", "tophat", "--max-seconds", "0"], "parameter 'max_seconds' must be a number > 0"),
-    (["--methods", "tophat", "--device", "gpu0"], "parameter 'device'"),
-    (["--methods", "tophat", "--dataset", "synth"], "parameter 'dataset' needs a run folder"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--methods", "nosuch"], "Unknown method 'nosuch'. Available:"),
+        (["--methods", "tophat", "--sizes", "256,abc"], "parameter 'sizes' must be a comma list of integers >= 16"),
+        (["--methods", "tophat", "--sizes", "8"], "parameter 'sizes'"),
+        (["--methods", "tophat", "--repeats", "0"], "parameter 'repeats' must be an integer >= 1, got 0"),
+        (["--methods", "tophat", "--warmup", "-1"], "parameter 'warmup' must be an integer >= 0, got -1"),
+        (["--methods", "tophat", "--max-seconds", "0"], "parameter 'max_seconds' must be a number > 0"),
+        (["--methods", "tophat", "--device", "gpu0"], "parameter 'device'"),
+        (["--methods", "tophat", "--dataset", "synth"], "parameter 'dataset' needs a run folder"),
+    ],
+)
 def test_bad_arguments_give_one_clear_line(tmp_path, capsys, argv, message):
     assert main(["profile", *argv, "--out", str(tmp_path / "p")]) == 2
     assert message in capsys.readouterr().err
@@ -110,8 +152,17 @@ def test_run_folder_is_checked_before_any_timing(tmp_path, capsys):
     assert f"{tmp_path}/run.json: no run record here" in capsys.readouterr().err
     from benchmark.record import RunRecord
 
-    RunRecord(created="", command=[], protocol={"name": "irbench", "description": ""}, split="test", data_root=None,
-              cache="", settings={}, environment={}, datasets=[{"name": "synth"}]).write(tmp_path / "run.json")
+    RunRecord(
+        created="",
+        command=[],
+        protocol={"name": "irbench", "description": ""},
+        split="test",
+        data_root=None,
+        cache="",
+        settings={},
+        environment={},
+        datasets=[{"name": "synth"}],
+    ).write(tmp_path / "run.json")
     assert main(["profile", "--methods", "tophat", "--run", str(tmp_path), "--dataset", "irstd1k"]) == 2
     assert "one of the run's datasets (synth), got 'irstd1k'" in capsys.readouterr().err
     assert not (tmp_path / "profile.json").exists()

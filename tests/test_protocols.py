@@ -11,11 +11,26 @@ from benchmark.metrics import PROTOCOLS, Protocol, detection_metrics, get_protoc
 def test_the_three_protocols_differ_exactly_where_documented():
     irb, bas, msh = (PROTOCOLS[n] for n in ("irbench", "basicirstd", "mshnet"))
     assert (irb.eval_size, irb.matcher, irb.fa_counting, irb.fa_normaliser, irb.niou_empty) == (
-        None, "hungarian", "identity", "native", 1.0)
+        None,
+        "hungarian",
+        "identity",
+        "native",
+        1.0,
+    )
     assert (bas.eval_size, bas.matcher, bas.fa_counting, bas.fa_normaliser, bas.niou_empty) == (
-        None, "greedy", "identity", "native", 0.0)
+        None,
+        "greedy",
+        "identity",
+        "native",
+        0.0,
+    )
     assert (msh.eval_size, msh.matcher, msh.fa_counting, msh.fa_normaliser, msh.niou_empty) == (
-        256, "greedy", "area_value", "eval", 0.0)
+        256,
+        "greedy",
+        "area_value",
+        "eval",
+        0.0,
+    )
     assert {p.distance for p in PROTOCOLS.values()} == {3.0}
     for p in PROTOCOLS.values():
         assert p.description.endswith(".") and "3 px" in p.description
@@ -28,13 +43,16 @@ def test_get_protocol_lists_the_available_ones():
         get_protocol("x")
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"matcher": "nearest"}, "matcher"),
-    ({"fa_counting": "area"}, "fa_counting"),
-    ({"fa_normaliser": "eval"}, "eval_size"),
-    ({"eval_size": 256}, "native"),
-    ({"distance": 0.0}, "distance"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"matcher": "nearest"}, "matcher"),
+        ({"fa_counting": "area"}, "fa_counting"),
+        ({"fa_normaliser": "eval"}, "eval_size"),
+        ({"eval_size": 256}, "native"),
+        ({"distance": 0.0}, "distance"),
+    ],
+)
 def test_invalid_protocols_are_rejected(changes, message):
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(PROTOCOLS["irbench"], **changes)

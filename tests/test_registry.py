@@ -1,11 +1,19 @@
-"""The method registry: registration, creation, patterns, errors and entry-point plugins."""
+"""The method registry (registration, creation, patterns, errors, entry-point plugins) and every name table's
+typo message."""
 
 import sys
 
 import numpy as np
 import pytest
 
+from benchmark.backends import make_backend
+from benchmark.datasets import get_dataset
+from benchmark.metrics import get_protocol
+from benchmark.policies import POLICIES
+from benchmark.reference import load_paper
 from methods import registry
+from methods.deep.losses import get_loss
+from methods.names import UnknownNameError
 from methods.registry import UnknownMethodError, create, get_spec, list_methods, register, resolve_methods
 
 
@@ -45,7 +53,8 @@ def test_third_party_entry_point_registers_a_method(tmp_path, monkeypatch):
     (tmp_path / "irbench_plugin_demo.py").write_text(
         "from methods.registry import register\n"
         "@register('plugin-identity', family='filtering', kind='traditional', paper='demo', defaults={})\n"
-        "def identity(image):\n    return image\n")
+        "def identity(image):\n    return image\n"
+    )
     dist = tmp_path / "irbench_plugin_demo-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: irbench-plugin-demo\nVersion: 0.1\n")
@@ -72,3 +81,20 @@ def test_a_module_that_fails_to_import_disables_only_itself(tmp_path, monkeypatc
         assert "tophat" in list_methods("all")
     with pytest.raises(UnknownMethodError, match="Not importable: .*entry point broken .*no_such_dependency_xyz"):
         get_spec("broken")
+
+
+@pytest.mark.parametrize(
+    "lookup, kind",
+    [
+        (lambda n: create(n), "method"),
+        (lambda n: get_dataset(n), "dataset"),
+        (lambda n: get_protocol(n), "protocol"),
+        (lambda n: get_loss(n), "loss"),
+        (lambda n: POLICIES[n], "policy"),
+        (lambda n: make_backend(n), "backend"),
+        (lambda n: load_paper(n), "reference"),
+    ],
+)
+def test_every_name_table_answers_a_typo_the_same_way(lookup, kind):
+    with pytest.raises(UnknownNameError, match=f"^Unknown {kind} 'nosuch'. Available: [a-z0-9]"):
+        lookup("nosuch")

@@ -15,8 +15,17 @@ from benchmark.training.loop import TrainConfig, _rng_state, _set_rng_state, tra
 
 torch.set_num_threads(1)
 
-TINY = {"dataset": "synth", "crop": 32, "base": 32, "batch": 2, "limit": 4, "warmup": 0, "threads": 1,
-        "progress": False, "device": "cpu"}
+TINY = {
+    "dataset": "synth",
+    "crop": 32,
+    "base": 32,
+    "batch": 2,
+    "limit": 4,
+    "warmup": 0,
+    "threads": 1,
+    "progress": False,
+    "device": "cpu",
+}
 
 
 class _TouchOnUnpickle:
@@ -50,16 +59,42 @@ def test_planted_pickle_does_not_run_and_the_error_names_the_file(tmp_path: Path
 def test_cli_resume_of_a_planted_pickle_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     marker = tmp_path / "MARKER"
     last = _plant(tmp_path / "run", marker)
-    code = cli_main(["train", "--method", "mshnet", "--epochs", "1", "--batch", "2", "--crop", "32", "--base", "32",
-                     "--limit", "4", "--warmup", "0", "--threads", "1", "--device", "cpu", "--resume",
-                     "--out", str(tmp_path / "run")])
+    code = cli_main(
+        [
+            "train",
+            "--method",
+            "mshnet",
+            "--epochs",
+            "1",
+            "--batch",
+            "2",
+            "--crop",
+            "32",
+            "--base",
+            "32",
+            "--limit",
+            "4",
+            "--warmup",
+            "0",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--resume",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and not marker.exists()
     assert f"irbench: error: {last} is not a valid irbench resume state" in err
 
 
-@pytest.mark.parametrize("payload", [{"epoch": 1}, [1, 2], {"rng": {"numpy": np.random.get_state()}}],
-                         ids=["missing-fields", "not-a-dict", "old-format-numpy-state"])
+@pytest.mark.parametrize(
+    "payload",
+    [{"epoch": 1}, [1, 2], {"rng": {"numpy": np.random.get_state()}}],
+    ids=["missing-fields", "not-a-dict", "old-format-numpy-state"],
+)
 def test_foreign_resume_states_are_rejected(tmp_path: Path, payload: object) -> None:
     (tmp_path / "run").mkdir()
     torch.save(payload, tmp_path / "run" / "last.pth")

@@ -70,7 +70,7 @@ def test_sweep_removes_only_temporary_files_of_dead_writers(tmp_path):
 
 
 def synth_config(tmp_path, **kw):
-    base = dict(methods=["tophat"], datasets=["synth"], jobs=1, out=tmp_path, name="r")
+    base = {"methods": ["tophat"], "datasets": ["synth"], "jobs": 1, "out": tmp_path, "name": "r"}
     base.update(kw)
     return RunConfig(**base)
 
@@ -82,16 +82,29 @@ def test_run_writes_tables_and_second_run_hits_the_cache(tmp_path):
             assert (run_dir / f"{stem}.{ext}").is_file()
     table = json.loads((run_dir / "table1.json").read_text())
     cell = table["cells"]["tophat"]["synth"]
-    for key in ("protocol", "policy", "n_images", "n_targets", "iou", "niou", "pd", "fa", "precision", "recall",
-                "f1", "scales"):
+    for key in (
+        "protocol",
+        "policy",
+        "n_images",
+        "n_targets",
+        "iou",
+        "niou",
+        "pd",
+        "fa",
+        "precision",
+        "recall",
+        "f1",
+        "scales",
+    ):
         assert key in cell
     assert set(cell["scales"]) == {"(0,10]", "(10,40]", "(40,inf)"} and 0 <= cell["iou"] <= 1
     md = (run_dir / "table1.md").read_text()
     assert "Protocol `irbench`" in md and "Top-Hat: adaptive" in md
     tex = (run_dir / "table2.tex").read_text()
     assert r"\toprule" in tex and r"\cmidrule" in tex and "(40,inf)" in tex
-    again = run(synth_config(tmp_path, name="r2", protocol="mshnet", policy="minmax:0.5", curves=True),
-                log=lambda m: None)
+    again = run(
+        synth_config(tmp_path, name="r2", protocol="mshnet", policy="minmax:0.5", curves=True), log=lambda m: None
+    )
     cell2 = json.loads((again / "run.json").read_text())["cells"]["tophat"]["synth"]
     assert cell2["n_cached"] == 50 and cell2["metrics"]["protocol"] == "mshnet"
     assert cell2["policy"] == {"kind": "minmax", "value": 0.5, "threshold": None, "optimistic": False}
@@ -101,8 +114,9 @@ def test_run_writes_tables_and_second_run_hits_the_cache(tmp_path):
 
 @pytest.mark.parametrize("mode,message", [("raise", "RuntimeError: boom"), ("nan", "non-finite")])
 def test_detector_failures_are_recorded_and_scored_empty(tmp_path, mode, message):
-    run_dir = run(synth_config(tmp_path, methods=["test-fragile"], params={"test-fragile": {"mode": mode}}),
-                  log=lambda m: None)
+    run_dir = run(
+        synth_config(tmp_path, methods=["test-fragile"], params={"test-fragile": {"mode": mode}}), log=lambda m: None
+    )
     record = json.loads((run_dir / "run.json").read_text())
     assert record["failures"] and all(message in f["message"] for f in record["failures"])
     cell = record["cells"]["test-fragile"]["synth"]
@@ -142,8 +156,11 @@ def test_deep_cells_without_weights_or_constants_do_not_stop_the_run(tmp_path, m
     monkeypatch.setenv("IRBENCH_WEIGHTS", str(tmp_path / "no-weights-here"))
     weights = tmp_path / "acm.pth"
     torch.save(create("acm-basicirstd").build().state_dict(), weights)
-    cfg = synth_config(tmp_path, methods=["tophat", "acm-basicirstd", "alcnet-basicirstd"],
-                       params={"acm-basicirstd": {"weights": str(weights)}})
+    cfg = synth_config(
+        tmp_path,
+        methods=["tophat", "acm-basicirstd", "alcnet-basicirstd"],
+        params={"acm-basicirstd": {"weights": str(weights)}},
+    )
     record = json.loads((run(cfg, log=lambda m: None) / "run.json").read_text())["cells"]
     assert record["tophat"]["synth"]["status"] == "ok"
     assert record["alcnet-basicirstd"]["synth"]["status"] == "no weights"
@@ -228,8 +245,10 @@ def test_kill_9_of_the_main_process_three_times_then_resume(tmp_path):
             assert workers and all(_gone(p) for p in workers), "a worker outlived the main process by 5 s"
             time.sleep(0.3)  # nothing writes any more
             counts.append(_entries(cache))
-            assert not (tmp_path / "killed" / "run.json").exists() or \
-                json.loads((tmp_path / "killed" / "run.json").read_text())["complete"] is False
+            assert (
+                not (tmp_path / "killed" / "run.json").exists()
+                or json.loads((tmp_path / "killed" / "run.json").read_text())["complete"] is False
+            )
         assert counts == sorted(counts) and counts[-1] < 50
         assert _start(script, tmp_path, "killed", cache).wait() == 0  # resumes into the incomplete folder
         resumed = json.loads((tmp_path / "killed" / "run.json").read_text())
@@ -254,8 +273,12 @@ def _kill_at(script, tmp_path, cache, target):
 
 def _start(script, tmp_path, name, cache):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, str(script), str(tmp_path), name, str(cache)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path), name, str(cache)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _entries(cache):
@@ -295,10 +318,13 @@ def test_two_runs_writing_one_store_at_once(tmp_path):
 def test_dask_cluster_gives_the_same_table_as_the_local_pool(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     local = run(synth_config(tmp_path, name="joblib", jobs=2, cache=tmp_path / "c1"), log=lambda m: None)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        dask = run(synth_config(tmp_path, name="dask", backend="dask", scheduler=cluster.scheduler_address,
-                                cache=tmp_path / "c2"), log=lambda m: None)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        dask = run(
+            synth_config(
+                tmp_path, name="dask", backend="dask", scheduler=cluster.scheduler_address, cache=tmp_path / "c2"
+            ),
+            log=lambda m: None,
+        )
     a = json.loads((local / "run.json").read_text())["cells"]["tophat"]["synth"]
     b = json.loads((dask / "run.json").read_text())["cells"]["tophat"]["synth"]
     assert b["n_cached"] == 0 and a["metrics"] == b["metrics"]
@@ -320,9 +346,17 @@ def test_figures_curves_and_qualitative_panel(tmp_path):
 
 def test_an_unguarded_script_gets_a_clear_error_not_failed_cells(tmp_path):
     script = tmp_path / "unguarded.py"
-    script.write_text("from benchmark.runner import RunConfig, run\n"
-                      f"run(RunConfig(methods=['tophat'], datasets=['synth'], jobs=1, out={str(tmp_path)!r}))\n")
-    proc = subprocess.run([sys.executable, str(script)], env={**os.environ, "PYTHONPATH": str(REPO)},
-                          capture_output=True, text=True, timeout=120, check=False)
+    script.write_text(
+        "from benchmark.runner import RunConfig, run\n"
+        f"run(RunConfig(methods=['tophat'], datasets=['synth'], jobs=1, out={str(tmp_path)!r}))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode != 0 and "PoolStartError" in proc.stderr
     assert 'must guard it with `if __name__ == "__main__":`' in proc.stderr

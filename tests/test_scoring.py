@@ -35,8 +35,8 @@ def _samples(n: int = 6) -> list:
     samples = []
     for i in range(n):
         gt = np.zeros(SHAPE, bool)
-        gt[5 + i:8 + i, 10:13] = True
-        gt[20:22, 30 + i:34 + i] = True
+        gt[5 + i : 8 + i, 10:13] = True
+        gt[20:22, 30 + i : 34 + i] = True
         if i == n - 1:
             gt[25:, :] = True  # marks over 25 % of the image
         score = rng.random(SHAPE).astype(np.float32) * 0.6 + gt * 0.5
@@ -64,8 +64,10 @@ def _tree(root: Path, n: int = 4) -> Path:
 def test_score_maps_equals_the_accumulators_by_hand(protocol, policy):
     samples = _samples()
     proto, pol = get_protocol(protocol), parse_policy(policy)
-    prepared = [(i, score is None, *proto.prepare(np.zeros(SHAPE, np.float32) if score is None else score, gt))
-                for i, score, gt in samples]
+    prepared = [
+        (i, score is None, *proto.prepare(np.zeros(SHAPE, np.float32) if score is None else score, gt))
+        for i, score, gt in samples
+    ]
     if pol.needs_fit:
         for _, _, score, gt in prepared:
             pol.fit_update(score, gt)
@@ -124,8 +126,10 @@ def test_load_image_and_load_mask_equal_load(tmp_path, monkeypatch):
     Image.fromarray(np.zeros((20, 30), np.uint8)).save(folder / "masks" / "Misc_1_pixels0.png")  # size mismatch
     (folder / "images" / "Misc_2.png").unlink()
     ds = get_dataset("sirst", tmp_path)
-    problems = {"Misc_1": "size mismatch: image .*Misc_1.png is 60x40 .*Misc_1_pixels0.png is 30x20",
-                "Misc_2": "Misc_2.png: image file is missing"}
+    problems = {
+        "Misc_1": "size mismatch: image .*Misc_1.png is 60x40 .*Misc_1_pixels0.png is 30x20",
+        "Misc_2": "Misc_2.png: image file is missing",
+    }
     messages = {}
     monkeypatch.setattr(benchmark.datasets.folder, "read_image", lambda *a, **k: pytest.fail("image decoded"))
     for sample, problem in problems.items():
@@ -167,8 +171,17 @@ def _counting(monkeypatch, name: str) -> dict[str, int]:
 @pytest.mark.parametrize("policy", ["minmax:0.5", "sweep"])
 def test_an_image_is_decoded_once_per_method_and_its_mask_read_once_for_evaluation(tmp_path, monkeypatch, policy):
     images, masks = _counting(monkeypatch, "read_image"), _counting(monkeypatch, "read_mask")
-    run_dir = run(RunConfig(methods=["test-batched-identity"], datasets=["sirst"], data_root=str(_tree(tmp_path)),
-                            policy=policy, out=tmp_path / "out", name="r"), log=lambda m: None)
+    run_dir = run(
+        RunConfig(
+            methods=["test-batched-identity"],
+            datasets=["sirst"],
+            data_root=str(_tree(tmp_path)),
+            policy=policy,
+            out=tmp_path / "out",
+            name="r",
+        ),
+        log=lambda m: None,
+    )
     cell = RunRecord.read(run_dir).cells["test-batched-identity"]["sirst"]
     assert cell.ok and cell.metrics["n_images"] == 4 and cell.policy.kind == policy.partition(":")[0]
     assert images == {f"Misc_{i}.png": 1 for i in range(4)}  # detection only: evaluation decodes no image
@@ -176,9 +189,18 @@ def test_an_image_is_decoded_once_per_method_and_its_mask_read_once_for_evaluati
 
 
 def test_the_qualitative_boxes_are_what_the_metric_counted_at_256(tmp_path, monkeypatch):
-    run_dir = run(RunConfig(methods=["tophat", "test-batched-identity"], datasets=["sirst"], protocol="mshnet",
-                            data_root=str(_tree(tmp_path)), jobs=1, out=tmp_path / "out", name="r"),
-                  log=lambda m: None)
+    run_dir = run(
+        RunConfig(
+            methods=["tophat", "test-batched-identity"],
+            datasets=["sirst"],
+            protocol="mshnet",
+            data_root=str(_tree(tmp_path)),
+            jobs=1,
+            out=tmp_path / "out",
+            name="r",
+        ),
+        log=lambda m: None,
+    )
     stats = {(r["method"], r["id"]): r["stats"] for r in map(json.loads, (run_dir / "per_image.jsonl").open())}
     drawn = []
     real = benchmark.figures._boxes

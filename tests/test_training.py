@@ -20,7 +20,17 @@ from methods.deep.losses import get_loss
 from methods.deep.mshnet import MSHNetNet
 from methods.registry import create
 
-TINY = dict(dataset="synth", crop=32, base=32, batch=2, limit=6, warmup=1, threads=1, progress=False, device="cpu")
+TINY = {
+    "dataset": "synth",
+    "crop": 32,
+    "base": 32,
+    "batch": 2,
+    "limit": 6,
+    "warmup": 1,
+    "threads": 1,
+    "progress": False,
+    "device": "cpu",
+}
 
 
 def test_split_is_deterministic_disjoint_and_complete() -> None:
@@ -72,8 +82,8 @@ def _target_batch(crop: int = 48) -> tuple[np.ndarray, np.ndarray]:
         ys, xs = np.nonzero(msk)
         y = int(np.clip(ys.mean() - crop // 2, 0, img.shape[0] - crop))
         x = int(np.clip(xs.mean() - crop // 2, 0, img.shape[1] - crop))
-        images.append(img[y:y + crop, x:x + crop])
-        masks.append(msk[y:y + crop, x:x + crop].astype(np.float32))
+        images.append(img[y : y + crop, x : x + crop])
+        masks.append(msk[y : y + crop, x : x + crop].astype(np.float32))
     return np.stack(images), np.stack(masks)
 
 
@@ -115,9 +125,33 @@ def test_resume_is_bit_for_bit(tmp_path: Path) -> None:
 
 def test_cli_train_writes_a_checkpoint_the_engine_loads(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "run"
-    code = cli_main(["train", "--method", "mshnet", "--dataset", "synth", "--epochs", "1", "--batch", "2",
-                     "--crop", "32", "--base", "32", "--limit", "4", "--warmup", "0", "--threads", "1",
-                     "--device", "cpu", "--out", str(out)])
+    code = cli_main(
+        [
+            "train",
+            "--method",
+            "mshnet",
+            "--dataset",
+            "synth",
+            "--epochs",
+            "1",
+            "--batch",
+            "2",
+            "--crop",
+            "32",
+            "--base",
+            "32",
+            "--limit",
+            "4",
+            "--warmup",
+            "0",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0 and f"mshnet={out / 'best.pth'}" in capsys.readouterr().out
     assert load_checkpoint(MSHNetNet(3), out / "best.pth", strict=True).missing == []
     history = json.loads((out / "history.json").read_text())
@@ -136,9 +170,33 @@ def test_render_table_layout() -> None:
 
 
 def test_reproduce_miniature_table(tmp_path: Path) -> None:
-    code = cli_main(["reproduce", "--table", "5", "--epochs", "1", "--limit", "4", "--crop", "32", "--base", "32",
-                     "--batch", "2", "--warmup", "0", "--test-limit", "1", "--threads", "1", "--device", "cpu",
-                     "--out", str(tmp_path)])
+    code = cli_main(
+        [
+            "reproduce",
+            "--table",
+            "5",
+            "--epochs",
+            "1",
+            "--limit",
+            "4",
+            "--crop",
+            "32",
+            "--base",
+            "32",
+            "--batch",
+            "2",
+            "--warmup",
+            "0",
+            "--test-limit",
+            "1",
+            "--threads",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     record = json.loads((tmp_path / "table5_synth" / "table5.json").read_text())
     assert [c["loss"] for c in record["cells"]] == ["sls-l2", "sls-l1", "sls"]
@@ -151,8 +209,23 @@ def test_reproduce_miniature_table(tmp_path: Path) -> None:
 def test_irbench_run_scores_a_trained_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "run"
     train(TrainConfig("mshnet", out=out, epochs=1, **TINY), log=lambda m: None)
-    code = cli_main(["run", "--methods", "mshnet", "--weights", f"mshnet={out / 'best.pth'}", "--dataset", "synth",
-                     "--out", str(tmp_path / "results"), "--name", "t", "--jobs", "1"])
+    code = cli_main(
+        [
+            "run",
+            "--methods",
+            "mshnet",
+            "--weights",
+            f"mshnet={out / 'best.pth'}",
+            "--dataset",
+            "synth",
+            "--out",
+            str(tmp_path / "results"),
+            "--name",
+            "t",
+            "--jobs",
+            "1",
+        ]
+    )
     assert code == 0
     run = json.loads((tmp_path / "results" / "t" / "run.json").read_text())
     assert run["cells"]["mshnet"]["synth"]["status"] == "ok"

@@ -9,11 +9,23 @@ from benchmark.datasets.imageio import (
     read_mask,
 )
 from benchmark.datasets.registry import (
-    DESCRIPTIONS,
+    DATASETS,
     canonical_name,
     display_name,
     get_dataset,
 )
 
-__all__ = ["DEFAULT_MAX_PIXELS", "DESCRIPTIONS", "Dataset", "DatasetNotFoundError", "SampleError", "SplitFileError",
-           "binarise_mask", "canonical_name", "display_name", "get_dataset", "read_image", "read_mask"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "DATASETS",
+    "Dataset",
+    "DatasetNotFoundError",
+    "SampleError",
+    "SplitFileError",
+    "binarise_mask",
+    "canonical_name",
+    "display_name",
+    "get_dataset",
+    "read_image",
+    "read_mask",
+]

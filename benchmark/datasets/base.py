@@ -41,8 +41,13 @@ class Dataset(ABC):
 
     def describe(self) -> dict[str, object]:
         """Facts recorded in a run's metadata."""
-        return {"name": self.name, "split": self.split, "n_images": len(self.ids),
-                "location": self.location, "layout": self.layout}
+        return {
+            "name": self.name,
+            "split": self.split,
+            "n_images": len(self.ids),
+            "location": self.location,
+            "layout": self.layout,
+        }
 
     def __len__(self) -> int:
         return len(self.ids)

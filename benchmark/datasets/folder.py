@@ -83,13 +83,12 @@ class FolderDataset(Dataset):
     ``max_pixels`` caps the pixels of every image and mask read (``None`` or 0: no cap).
     """
 
-    def __init__(self, spec: FolderSpec, root: str | Path, split: str = "test",
-                 max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+    def __init__(
+        self, spec: FolderSpec, root: str | Path, split: str = "test", max_pixels: int | None = DEFAULT_MAX_PIXELS
+    ) -> None:
         self.name = spec.name
         if split not in spec.splits:
-            raise ValueError(
-                f"Unknown split {split!r} for dataset {spec.name!r}. Available: {', '.join(spec.splits)}"
-            )
+            raise ValueError(f"Unknown split {split!r} for dataset {spec.name!r}. Available: {', '.join(spec.splits)}")
         if max_pixels is not None and max_pixels < 0:
             raise ValueError(f"max_pixels must be >= 0 (0 or None: no cap), got {max_pixels!r}")
         self.split = split
@@ -194,8 +193,10 @@ def _read_split(path: Path) -> list[str]:
             continue
         sample_id = _split_id(item)
         if sample_id in first_line:
-            raise SplitFileError(f"{path}: line {number} repeats id {sample_id!r} (first on line "
-                                 f"{first_line[sample_id]}); each image may be listed once")
+            raise SplitFileError(
+                f"{path}: line {number} repeats id {sample_id!r} (first on line "
+                f"{first_line[sample_id]}); each image may be listed once"
+            )
         first_line[sample_id] = number
     if not first_line:
         raise SplitFileError(f"{path}: split file lists no images")

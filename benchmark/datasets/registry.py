@@ -14,6 +14,7 @@ from benchmark.datasets.folder import (
 )
 from benchmark.datasets.imageio import DEFAULT_MAX_PIXELS
 from benchmark.datasets.synth import SynthDataset
+from methods.names import Registry
 
 FOLDER_SPECS: dict[str, FolderSpec] = {
     "irstd1k": FolderSpec(
@@ -43,28 +44,29 @@ FOLDER_SPECS: dict[str, FolderSpec] = {
             Layout("public", "images", "masks", "{id}_pixels0.png", "idx_427/{split}.txt"),
             basicirstd_layout("NUAA-SIRST"),
         ),
-        splits={"test": "test", "train": "train", "val": "val", "trainval": "trainval",
-                "trainvaltest": "trainvaltest"},
+        splits={"test": "test", "train": "train", "val": "val", "trainval": "trainval", "trainvaltest": "trainvaltest"},
         basicirstd_name="NUAA-SIRST",
     ),
 }
-ALIASES = {"nuaa-sirst": "sirst", "irstd-1k": "irstd1k", "nudt": "nudt-sirst", "nudtsirst": "nudt-sirst"}
-DESCRIPTIONS = {
-    "synth": "deterministic synthetic IRSTD (embedded default, no download): 200 train / 50 test, 256x256",
-    "irstd1k": "IRSTD-1k (ISNet, CVPR 2022): 1001 images 512x512, trainval 800 / test 201",
-    "nudt-sirst": "NUDT-SIRST (DNANet, TIP 2022): 1327 images 256x256, 50_50 split train 663 / test 664",
-    "sirst": "SIRST / NUAA-SIRST (ACM, WACV 2021): 427 images, idx_427 train 256 / val 85 / test 86",
-}
+DATASETS: Registry[str] = Registry("dataset")  # name -> description
+for _name, _text, _aliases in (
+    ("synth", "deterministic synthetic IRSTD (embedded default, no download): 200 train / 50 test, 256x256", ()),
+    ("irstd1k", "IRSTD-1k (ISNet, CVPR 2022): 1001 images 512x512, trainval 800 / test 201", ("irstd-1k",)),
+    (
+        "nudt-sirst",
+        "NUDT-SIRST (DNANet, TIP 2022): 1327 images 256x256, 50_50 split train 663 / test 664",
+        ("nudt", "nudtsirst"),
+    ),
+    ("sirst", "SIRST / NUAA-SIRST (ACM, WACV 2021): 427 images, idx_427 train 256 / val 85 / test 86", ("nuaa-sirst",)),
+):
+    DATASETS.add(_name, _text, _aliases)
 DISPLAY = {"synth": "Synth", "irstd1k": "IRSTD-1k", "nudt-sirst": "NUDT-SIRST", "sirst": "SIRST"}
 
 
 def canonical_name(name: str) -> str:
-    """Resolve aliases; unknown names raise ``KeyError`` listing the known ones."""
-    key = ALIASES.get(name.strip().lower(), name.strip().lower())
-    if key not in DESCRIPTIONS:
-        raise KeyError(f"Unknown dataset '{name}'. Available: {', '.join(DESCRIPTIONS)} "
-                       f"(aliases: {', '.join(ALIASES)})")
-    return key
+    """Resolve aliases; unknown names raise :class:`~methods.names.UnknownNameError` (a ``KeyError``) listing
+    the known ones."""
+    return DATASETS.canonical(name)
 
 
 def default_root() -> Path:
@@ -72,8 +74,9 @@ def default_root() -> Path:
     return Path(os.environ.get("IRBENCH_DATA", "data"))
 
 
-def get_dataset(name: str, root: str | Path | None = None, split: str = "test",
-                max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Dataset:
+def get_dataset(
+    name: str, root: str | Path | None = None, split: str = "test", max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> Dataset:
     """Open ``split`` of dataset ``name`` under ``root`` (default :func:`default_root`).
 
     ``max_pixels`` caps each image and mask read from disk (``None`` or 0: no cap); ``synth`` ignores it.

@@ -88,8 +88,14 @@ def _background(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
             side = (np.cos(ang) * (xx - n / 2) + np.sin(ang) * (yy - n / 2)) > off
             lower = lower + side * rng.uniform(-25, 25)
         for _ in range(rng.integers(2, 6)):  # bright clutter larger than any target
-            rho = _blob(shape, rng.uniform(horizon, n), rng.uniform(0, n), rng.uniform(7, 14), rng.uniform(4, 9),
-                        rng.uniform(0, np.pi))
+            rho = _blob(
+                shape,
+                rng.uniform(horizon, n),
+                rng.uniform(0, n),
+                rng.uniform(7, 14),
+                rng.uniform(4, 9),
+                rng.uniform(0, np.pi),
+            )
             lower = lower + rng.uniform(20, 50) * np.exp(-2 * rho**2)
         yy, xx = np.mgrid[:n, :n]
         road = np.abs(xx - (rng.uniform(0.2, 0.8) * n + rng.uniform(-0.5, 0.5) * (yy - horizon))) < 1.5

@@ -7,5 +7,17 @@ from benchmark.metrics.curves import CurveMetrics
 from benchmark.metrics.image import BUCKETS, ImageStats, evaluate_image
 from benchmark.metrics.protocols import PROTOCOLS, Protocol, get_protocol
 
-__all__ = ["BUCKETS", "PROTOCOLS", "CurveMetrics", "DetectionMetrics", "ImageStats", "Matching", "Protocol",
-           "bootstrap_ci", "detection_metrics", "evaluate_image", "get_protocol", "match_components"]
+__all__ = [
+    "BUCKETS",
+    "PROTOCOLS",
+    "CurveMetrics",
+    "DetectionMetrics",
+    "ImageStats",
+    "Matching",
+    "Protocol",
+    "bootstrap_ci",
+    "detection_metrics",
+    "evaluate_image",
+    "get_protocol",
+    "match_components",
+]

@@ -39,8 +39,15 @@ class DetectionMetrics:
         The evaluation protocol (default ``irbench``).
     """
 
-    higher_is_better = {"iou": True, "niou": True, "pd": True, "fa": False, "precision": True, "recall": True,
-                        "f1": True}
+    higher_is_better = {
+        "iou": True,
+        "niou": True,
+        "pd": True,
+        "fa": False,
+        "precision": True,
+        "recall": True,
+        "f1": True,
+    }
 
     def __init__(self, protocol: Protocol | str = "irbench") -> None:
         self.protocol = get_protocol(protocol)
@@ -75,12 +82,16 @@ class DetectionMetrics:
         t, b = self._totals, self._buckets
         pd = _ratio(t["n_matched"], t["n_gt"])
         precision = _ratio(t["n_matched"], t["n_pred"])
-        scales = {name: {"iou": _ratio(b["inter_b"][i], b["union_b"][i]),
-                         "pd": _ratio(b["n_matched_b"][i], b["n_gt_b"][i]),
-                         "fa": _ratio(b["fa_pixels_b"][i], t["n_pixels"]),
-                         "n_targets": int(b["n_gt_b"][i]),
-                         "n_images": int(self._bucket_images[i])}
-                  for i, name in enumerate(BUCKETS)}
+        scales = {
+            name: {
+                "iou": _ratio(b["inter_b"][i], b["union_b"][i]),
+                "pd": _ratio(b["n_matched_b"][i], b["n_gt_b"][i]),
+                "fa": _ratio(b["fa_pixels_b"][i], t["n_pixels"]),
+                "n_targets": int(b["n_gt_b"][i]),
+                "n_images": int(self._bucket_images[i]),
+            }
+            for i, name in enumerate(BUCKETS)
+        }
         return {
             "protocol": self.protocol.name,
             "n_images": self._n_images,
@@ -96,8 +107,9 @@ class DetectionMetrics:
         }
 
 
-def detection_metrics(preds: Iterable[np.ndarray], gts: Iterable[np.ndarray],
-                      protocol: Protocol | str = "irbench") -> dict[str, Any]:
+def detection_metrics(
+    preds: Iterable[np.ndarray], gts: Iterable[np.ndarray], protocol: Protocol | str = "irbench"
+) -> dict[str, Any]:
     """Functional twin of :class:`DetectionMetrics`: evaluate pairs of bool masks and return ``compute()``."""
     acc = DetectionMetrics(protocol)
     for pred, gt in zip(preds, gts, strict=True):

@@ -65,8 +65,10 @@ class CurveMetrics:
             raise ValueError(f"score shape {score.shape} and ground-truth shape {gt.shape} must be equal and 2-D")
         size = self.protocol.eval_size
         if size is not None and score.shape != (size, size):
-            raise ValueError(f"protocol {self.protocol.name!r} evaluates at {size}x{size}, got shape "
-                             f"{score.shape}; call Protocol.prepare first")
+            raise ValueError(
+                f"protocol {self.protocol.name!r} evaluates at {size}x{size}, got shape "
+                f"{score.shape}; call Protocol.prepare first"
+            )
         if not (np.all(score >= 0) and np.all(score <= 1)):
             raise ValueError("normalised_score must lie in [0, 1] (use Policy.normalise)")
         gt = gt.astype(bool, copy=False)
@@ -93,6 +95,9 @@ class CurveMetrics:
             "thresholds": (np.arange(self.n_thresholds) / self.n_thresholds).tolist(),
             "pd": (self._matched / max(self._targets, 1)).tolist(),
             "fa": (self._fa / max(self._pixels, 1)).tolist(),
-            "roc": {"thresholds": (np.arange(self.roc_bins) / self.roc_bins).tolist(),
-                    "tpr": (above_pos / pos).tolist(), "fpr": (above_neg / neg).tolist()},
+            "roc": {
+                "thresholds": (np.arange(self.roc_bins) / self.roc_bins).tolist(),
+                "tpr": (above_pos / pos).tolist(),
+                "fpr": (above_neg / neg).tolist(),
+            },
         }

@@ -71,10 +71,10 @@ class ImageStats:
         """Rebuild from :meth:`to_dict` output; unknown or missing keys raise ``ValueError``."""
         names = {f.name for f in fields(cls)}
         if set(data) != names:
-            raise ValueError(f"ImageStats keys differ: missing {sorted(names - set(data))}, "
-                             f"unexpected {sorted(set(data) - names)}")
-        return cls(**{k: tuple(int(x) for x in v) if isinstance(v, (list, tuple)) else v
-                      for k, v in data.items()})
+            raise ValueError(
+                f"ImageStats keys differ: missing {sorted(names - set(data))}, unexpected {sorted(set(data) - names)}"
+            )
+        return cls(**{k: tuple(int(x) for x in v) if isinstance(v, (list, tuple)) else v for k, v in data.items()})
 
 
 def _per_bucket(values: np.ndarray, buckets: np.ndarray) -> tuple[int, int, int]:
@@ -85,10 +85,14 @@ def _per_bucket(values: np.ndarray, buckets: np.ndarray) -> tuple[int, int, int]
 def _as_mask(name: str, arr: np.ndarray) -> np.ndarray:
     arr = np.asarray(arr)
     if arr.dtype != bool:
-        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)) or (
-                (arr != 0) & (arr != 1)).any():
-            raise ValueError(f"{name} must be a bool (or 0/1) mask, got dtype {arr.dtype} with other values; "
-                             "binarise score maps with a policy first")
+        if (
+            not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating))
+            or ((arr != 0) & (arr != 1)).any()
+        ):
+            raise ValueError(
+                f"{name} must be a bool (or 0/1) mask, got dtype {arr.dtype} with other values; "
+                "binarise score maps with a policy first"
+            )
         arr = arr.astype(bool)
     return arr
 
@@ -115,8 +119,10 @@ def evaluate_image(pred: np.ndarray, gt: np.ndarray, protocol: Protocol | str = 
         raise ValueError(f"prediction shape {pred.shape} and ground-truth shape {gt.shape} must be equal and 2-D")
     size = protocol.eval_size
     if size is not None and pred.shape != (size, size):
-        raise ValueError(f"protocol {protocol.name!r} evaluates at {size}x{size}, got masks of shape "
-                         f"{pred.shape}; call Protocol.prepare first")
+        raise ValueError(
+            f"protocol {protocol.name!r} evaluates at {size}x{size}, got masks of shape "
+            f"{pred.shape}; call Protocol.prepare first"
+        )
     pred, gt = _as_mask("pred", pred), _as_mask("gt", gt)
     m = match_components(pred, gt, protocol)
     g, p, pairs, false = m.gt, m.pred, m.pairs, m.false_alarm
@@ -126,16 +132,23 @@ def evaluate_image(pred: np.ndarray, gt: np.ndarray, protocol: Protocol | str = 
     union = int(np.count_nonzero(pred)) + int(np.count_nonzero(gt)) - inter
 
     # co[t, q] = pixels shared by target t and predicted component q; member[t, q]: q is in R_t
-    co = np.bincount((g.labels.ravel()[overlap] - 1) * p.n + p.labels.ravel()[overlap] - 1,
-                     minlength=g.n * p.n).reshape(g.n, p.n)
+    co = np.bincount(
+        (g.labels.ravel()[overlap] - 1) * p.n + p.labels.ravel()[overlap] - 1, minlength=g.n * p.n
+    ).reshape(g.n, p.n)
     member = co > 0
     member[pairs[:, 0], pairs[:, 1]] = True
     inter_t = member @ co.sum(axis=0)  # gt pixels inside the member components
     union_t = g.areas + member @ p.areas - co.sum(axis=1)  # |R_t|
     gt_b = bucket_of(g.areas)
     return ImageStats(
-        inter=inter, union=union, n_pixels=int(gt.size), n_gt=g.n, n_matched=len(pairs), n_pred=p.n,
-        fa_pixels=int(p.areas[false].sum()), niou_i=float(inter / union) if union else protocol.niou_empty,
+        inter=inter,
+        union=union,
+        n_pixels=int(gt.size),
+        n_gt=g.n,
+        n_matched=len(pairs),
+        n_pred=p.n,
+        fa_pixels=int(p.areas[false].sum()),
+        niou_i=float(inter / union) if union else protocol.niou_empty,
         n_gt_b=_per_bucket(np.ones(g.n), gt_b),
         n_matched_b=_per_bucket(m.matched_gt.astype(float), gt_b),
         inter_b=_per_bucket(inter_t.astype(float), gt_b),

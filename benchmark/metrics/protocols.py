@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from methods.names import Registry
+
 MATCHERS = ("hungarian", "greedy")
 FA_COUNTINGS = ("identity", "area_value")
 FA_NORMALISERS = ("native", "eval")
@@ -107,26 +109,44 @@ class Protocol:
         return score, gt
 
 
-PROTOCOLS: dict[str, Protocol] = {
-    "irbench": Protocol(
+_BUILT_IN = (
+    Protocol(
         "irbench",
         "native resolution; one-to-one Hungarian matching of 8-connected components on centroid distance "
         "< 3 px; Fa = pixels of unmatched predicted components (by identity) / all native pixels; "
         "IoU = sum of intersections / sum of unions; nIoU = per-image mean (empty/empty image = 1).",
-        None, "hungarian", "identity", "native", 1.0),
-    "basicirstd": Protocol(
+        None,
+        "hungarian",
+        "identity",
+        "native",
+        1.0,
+    ),
+    Protocol(
         "basicirstd",
         "native resolution; greedy first-fit matching of 8-connected components on centroid distance "
         "< 3 px (BasicIRSTD, fixed Fa); Fa = pixels of unmatched predicted components / all native pixels; "
         "IoU = sum of intersections / sum of unions; nIoU = per-image mean (empty/empty image = 0).",
-        None, "greedy", "identity", "native", 0.0),
-    "mshnet": Protocol(
+        None,
+        "greedy",
+        "identity",
+        "native",
+        0.0,
+    ),
+    Protocol(
         "mshnet",
         "official MSHNet/DNANet evaluation with its bugs: maps (bilinear) and masks (nearest) resized to "
         "256x256; greedy first-fit matching on centroid distance < 3 px; area-by-value Fa bug (unmatched "
         "components with the area of a matched one are dropped); Fa over 256*256*N; nIoU empty/empty = 0.",
-        256, "greedy", "area_value", "eval", 0.0),
-}
+        256,
+        "greedy",
+        "area_value",
+        "eval",
+        0.0,
+    ),
+)
+PROTOCOLS: Registry[Protocol] = Registry("protocol")
+for _protocol in _BUILT_IN:
+    PROTOCOLS.add(_protocol.name, _protocol)
 
 
 def get_protocol(name: str | Protocol) -> Protocol:
@@ -134,11 +154,7 @@ def get_protocol(name: str | Protocol) -> Protocol:
 
     Raises
     ------
-    KeyError
-        For an unknown name; the message lists the available protocols.
+    UnknownNameError
+        For an unknown name (a ``KeyError``); the message lists the available protocols.
     """
-    if isinstance(name, Protocol):
-        return name
-    if name not in PROTOCOLS:
-        raise KeyError(f"Unknown protocol '{name}'. Available: {', '.join(PROTOCOLS)}")
-    return PROTOCOLS[name]
+    return name if isinstance(name, Protocol) else PROTOCOLS[name]

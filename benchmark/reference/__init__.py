@@ -25,8 +25,7 @@ __all__ = ["PAPERS", "PAPER_SCALE", "load_paper", "paper_units"]
 PAPERS: Registry[str] = Registry("reference")  # name -> package data file
 for _name in ("mshnet_cvpr2024", "mshnet_cvpr2024_training"):
     PAPERS.add(_name, f"{_name}.json")
-PAPER_SCALE: dict[str, float] = {"iou": 100.0, "pd": 100.0, "fa": 1e6, "niou": 100.0, "precision": 100.0,
-                                 "f1": 100.0}
+PAPER_SCALE: dict[str, float] = {"iou": 100.0, "pd": 100.0, "fa": 1e6, "niou": 100.0, "precision": 100.0, "f1": 100.0}
 
 
 @cache

@@ -77,8 +77,8 @@ class Augment:
             msk = np.pad(msk, ((0, ph), (0, pw)))
         h, w = img.shape
         y, x = int(rng.integers(0, h - self.crop + 1)), int(rng.integers(0, w - self.crop + 1))
-        img = img[y:y + self.crop, x:x + self.crop]
-        msk = msk[y:y + self.crop, x:x + self.crop]
+        img = img[y : y + self.crop, x : x + self.crop]
+        msk = msk[y : y + self.crop, x : x + self.crop]
         if self.blur and rng.random() < 0.5:
             sigma = float(rng.random())
             if sigma > 0.05:
@@ -98,8 +98,14 @@ class TrainingData:
     seed : seed of the validation carve.
     """
 
-    def __init__(self, dataset: str, data_root: str | None = None, val_fraction: float = 0.1,
-                 limit: int | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        dataset: str,
+        data_root: str | None = None,
+        val_fraction: float = 0.1,
+        limit: int | None = None,
+        seed: int = 0,
+    ) -> None:
         if limit is not None and limit < 2:
             raise ValueError(f"parameter 'limit' must be >= 2, got {limit!r}")
         self.source: Dataset = get_dataset(dataset, data_root, "train")
@@ -113,8 +119,9 @@ class TrainingData:
             self._cache[sample_id] = self.source.load(sample_id)
         return self._cache[sample_id]
 
-    def batch(self, ids: Sequence[str], augment: Augment, seed: int, epoch: int,
-              start: int) -> tuple[np.ndarray, np.ndarray]:
+    def batch(
+        self, ids: Sequence[str], augment: Augment, seed: int, epoch: int, start: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """An augmented batch ``(N, crop, crop)`` images and masks; sample ``k`` draws from
         ``default_rng([seed, epoch, start + k])``."""
         images, masks = [], []

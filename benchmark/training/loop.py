@@ -42,11 +42,34 @@ from methods.deep.losses import LossFn, get_loss
 __all__ = ["TrainConfig", "TrainResult", "Trainer", "learning_rate", "train"]
 
 # fields that must agree between a run and its resumption
-_RESUME_FIELDS = ("method", "dataset", "loss", "batch", "crop", "base", "lr", "seed", "val_fraction", "limit",
-                  "warmup", "scales", "method_params")
+_RESUME_FIELDS = (
+    "method",
+    "dataset",
+    "loss",
+    "batch",
+    "crop",
+    "base",
+    "lr",
+    "seed",
+    "val_fraction",
+    "limit",
+    "warmup",
+    "scales",
+    "method_params",
+)
 # what last.pth holds: tensors, plain containers and scalars only (it is read with weights_only=True)
-_RESUME_KEYS = ("state_dict", "optimizer", "scaler", "epoch", "best_iou", "best_epoch", "history", "order", "rng",
-                "identity")
+_RESUME_KEYS = (
+    "state_dict",
+    "optimizer",
+    "scaler",
+    "epoch",
+    "best_iou",
+    "best_epoch",
+    "history",
+    "order",
+    "rng",
+    "identity",
+)
 
 
 @dataclass
@@ -78,14 +101,30 @@ class TrainConfig:
 
     def recipe(self) -> Recipe:
         """The method's preset with this config's overrides."""
-        return get_recipe(self.method, loss=self.loss, epochs=self.epochs, batch=self.batch, crop=self.crop,
-                          base=self.base, lr=self.lr, warmup=self.warmup, scales=self.scales)
+        return get_recipe(
+            self.method,
+            loss=self.loss,
+            epochs=self.epochs,
+            batch=self.batch,
+            crop=self.crop,
+            base=self.base,
+            lr=self.lr,
+            warmup=self.warmup,
+            scales=self.scales,
+        )
 
     def identity(self) -> dict[str, Any]:
         """The resolved settings that a resumed run must share."""
         r = self.recipe()
-        values = {**asdict(r), "method": self.method, "dataset": self.dataset, "seed": self.seed,
-                  "val_fraction": self.val_fraction, "limit": self.limit, "method_params": self.method_params}
+        values = {
+            **asdict(r),
+            "method": self.method,
+            "dataset": self.dataset,
+            "seed": self.seed,
+            "val_fraction": self.val_fraction,
+            "limit": self.limit,
+            "method_params": self.method_params,
+        }
         return {k: values[k] for k in _RESUME_FIELDS}
 
 
@@ -113,8 +152,13 @@ def _rng_state() -> dict[str, Any]:
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "python": {"version": version, "internal": list(internal), "gauss_next": gauss},
-        "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -126,8 +170,9 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     """Restore the states :func:`_rng_state` returned."""
     py, npy = state["python"], state["numpy"]
     random.setstate((py["version"], tuple(py["internal"]), py["gauss_next"]))
-    np.random.set_state((npy["kind"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
-                         npy["cached_gaussian"]))
+    np.random.set_state(
+        (npy["kind"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
+    )
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -164,8 +209,16 @@ class Trainer:
     method_params : detector parameters (e.g. ``{"in_channels": 1}`` for a grey-input variant).
     """
 
-    def __init__(self, method: str, recipe: Recipe, dataset: str, device: str = "auto", amp: bool = True,
-                 channels_last: bool = False, method_params: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        method: str,
+        recipe: Recipe,
+        dataset: str,
+        device: str = "auto",
+        amp: bool = True,
+        channels_last: bool = False,
+        method_params: dict[str, Any] | None = None,
+    ) -> None:
         self.method, self.recipe = method, recipe
         self.det: DeepDetector = build_detector(method, **(method_params or {}))
         self.det.dataset = dataset
@@ -177,8 +230,9 @@ class Trainer:
         self.loss_fn: LossFn = get_loss(recipe.loss)
         params = self.net.parameters()
         if recipe.optimizer == "adagrad":
-            self.optimizer: torch.optim.Optimizer = torch.optim.Adagrad(params, lr=recipe.lr,
-                                                                        weight_decay=recipe.weight_decay)
+            self.optimizer: torch.optim.Optimizer = torch.optim.Adagrad(
+                params, lr=recipe.lr, weight_decay=recipe.weight_decay
+            )
         else:
             self.optimizer = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
@@ -204,8 +258,10 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
             loss = self.det.training_loss(self.net, x, y, self.loss_fn, warm, self.recipe)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss.item()} (method {self.method}, loss "
-                                     f"{self.recipe.loss}); lower --lr or check the data")
+            raise FloatingPointError(
+                f"training loss is {loss.item()} (method {self.method}, loss "
+                f"{self.recipe.loss}); lower --lr or check the data"
+            )
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
@@ -233,8 +289,9 @@ class Trainer:
 
 def _check_resume(state: dict[str, Any], config: TrainConfig, path: Path) -> None:
     saved, now = state["identity"], config.identity()
-    diff = [f"{k}: {saved.get(k)!r} in the checkpoint, {now[k]!r} now" for k in _RESUME_FIELDS
-            if saved.get(k) != now[k]]
+    diff = [
+        f"{k}: {saved.get(k)!r} in the checkpoint, {now[k]!r} now" for k in _RESUME_FIELDS if saved.get(k) != now[k]
+    ]
     if diff:
         raise ValueError(f"{path}: cannot resume a different run ({'; '.join(diff)})")
 
@@ -292,23 +349,40 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
     augment = Augment(crop=recipe.crop, base=recipe.base)
 
     _seed_everything(config.seed)
-    trainer = Trainer(config.method, recipe, config.dataset, config.device, config.amp, config.channels_last,
-                      config.method_params)
+    trainer = Trainer(
+        config.method, recipe, config.dataset, config.device, config.amp, config.channels_last, config.method_params
+    )
     order = torch.Generator().manual_seed(config.seed)
     start_epoch, best_iou, best_epoch, history = 0, -1.0, 0, []
     if config.resume and last.is_file():
         state = _load_resume_state(last)
         _check_resume(state, config, last)
         _restore(trainer, order, state, last)
-        start_epoch, best_iou, best_epoch, history = (state["epoch"], state["best_iou"], state["best_epoch"],
-                                                      state["history"])
+        start_epoch, best_iou, best_epoch, history = (
+            state["epoch"],
+            state["best_iou"],
+            state["best_epoch"],
+            state["history"],
+        )
         log(f"resuming {last} after epoch {start_epoch}")
     elif config.resume:
         log(f"no {last} to resume; starting a new run")
-    (out / "config.json").write_text(json.dumps({**config.identity(), **asdict(recipe), "epochs": recipe.epochs,
-                                                 "dataset": config.dataset, "device": trainer.device.type,
-                                                 "amp": trainer.amp, "n_train": len(data.train_ids),
-                                                 "n_val": len(data.val_ids)}, indent=1, default=str))
+    (out / "config.json").write_text(
+        json.dumps(
+            {
+                **config.identity(),
+                **asdict(recipe),
+                "epochs": recipe.epochs,
+                "dataset": config.dataset,
+                "device": trainer.device.type,
+                "amp": trainer.amp,
+                "n_train": len(data.train_ids),
+                "n_val": len(data.val_ids),
+            },
+            indent=1,
+            default=str,
+        )
+    )
     for epoch in range(start_epoch, recipe.epochs):
         lr = trainer.set_epoch_lr(epoch)
         warm = epoch < recipe.warmup
@@ -316,10 +390,15 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
         ids = [data.train_ids[i] for i in perm]
         n_batches = max(1, len(ids) // recipe.batch)  # drop the last incomplete batch (BatchNorm)
         started, losses, seen = time.perf_counter(), [], 0
-        bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="batch",
-                   disable=not config.progress, leave=False)
+        bar = tqdm(
+            range(n_batches),
+            desc=f"epoch {epoch + 1}/{recipe.epochs}",
+            unit="batch",
+            disable=not config.progress,
+            leave=False,
+        )
         for b in bar:
-            chunk = ids[b * recipe.batch:(b + 1) * recipe.batch]
+            chunk = ids[b * recipe.batch : (b + 1) * recipe.batch]
             images, masks = data.batch(chunk, augment, config.seed, epoch, b * recipe.batch)
             losses.append(trainer.step(images, masks, warm))
             seen += len(chunk)
@@ -327,19 +406,48 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
         bar.close()
         train_seconds = time.perf_counter() - started
         val_iou = trainer.validate(data)
-        entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_iou": val_iou, "lr": lr, "warm": warm,
-                 "images_per_s": seen / train_seconds, "seconds": time.perf_counter() - started}
+        entry = {
+            "epoch": epoch + 1,
+            "loss": float(np.mean(losses)),
+            "val_iou": val_iou,
+            "lr": lr,
+            "warm": warm,
+            "images_per_s": seen / train_seconds,
+            "seconds": time.perf_counter() - started,
+        }
         history.append(entry)
         if val_iou > best_iou:
             best_iou, best_epoch = val_iou, epoch + 1
-            _atomic_save({"state_dict": trainer.weights(), "method": config.method, "epoch": epoch + 1,
-                          "val_iou": val_iou, "loss": recipe.loss, "dataset": config.dataset,
-                          "method_params": config.method_params}, best)
-        _atomic_save({"state_dict": trainer.weights(), "optimizer": trainer.optimizer.state_dict(),
-                      "scaler": trainer.scaler.state_dict(), "epoch": epoch + 1, "best_iou": best_iou,
-                      "best_epoch": best_epoch, "history": history, "order": order.get_state(),
-                      "rng": _rng_state(), "identity": config.identity()}, last)
+            _atomic_save(
+                {
+                    "state_dict": trainer.weights(),
+                    "method": config.method,
+                    "epoch": epoch + 1,
+                    "val_iou": val_iou,
+                    "loss": recipe.loss,
+                    "dataset": config.dataset,
+                    "method_params": config.method_params,
+                },
+                best,
+            )
+        _atomic_save(
+            {
+                "state_dict": trainer.weights(),
+                "optimizer": trainer.optimizer.state_dict(),
+                "scaler": trainer.scaler.state_dict(),
+                "epoch": epoch + 1,
+                "best_iou": best_iou,
+                "best_epoch": best_epoch,
+                "history": history,
+                "order": order.get_state(),
+                "rng": _rng_state(),
+                "identity": config.identity(),
+            },
+            last,
+        )
         (out / "history.json").write_text(json.dumps(history, indent=1))
-        log(f"epoch {epoch + 1}/{recipe.epochs}: loss {entry['loss']:.4f}, val IoU {val_iou:.4f}, "
-            f"{entry['images_per_s']:.2f} img/s, {entry['seconds']:.1f} s{' (warm-up)' if warm else ''}")
+        log(
+            f"epoch {epoch + 1}/{recipe.epochs}: loss {entry['loss']:.4f}, val IoU {val_iou:.4f}, "
+            f"{entry['images_per_s']:.2f} img/s, {entry['seconds']:.1f} s{' (warm-up)' if warm else ''}"
+        )
     return TrainResult(out, best, last, best_epoch, best_iou, history)

@@ -32,12 +32,16 @@ class CifarBasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            conv3x3(cin, cout, stride), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-            conv3x3(cout, cout), nn.BatchNorm2d(cout),
+            conv3x3(cin, cout, stride),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+            conv3x3(cout, cout),
+            nn.BatchNorm2d(cout),
         )
         self.downsample = (
             nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-            if stride != 1 or cin != cout else None
+            if stride != 1 or cin != cout
+            else None
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -47,8 +51,7 @@ class CifarBasicBlock(nn.Module):
 
 def make_cifar_layer(cin: int, cout: int, blocks: int, stride: int) -> nn.Sequential:
     """A stage of ``blocks`` CIFAR blocks; the first one changes channels and stride."""
-    return nn.Sequential(CifarBasicBlock(cin, cout, stride),
-                         *[CifarBasicBlock(cout, cout) for _ in range(blocks - 1)])
+    return nn.Sequential(CifarBasicBlock(cin, cout, stride), *[CifarBasicBlock(cout, cout) for _ in range(blocks - 1)])
 
 
 class AsymBiChaFuse(nn.Module):
@@ -59,15 +62,25 @@ class AsymBiChaFuse(nn.Module):
         super().__init__()
         mid = channels // r
         self.topdown = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, mid, 1), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
-            nn.Conv2d(mid, channels, 1), nn.BatchNorm2d(channels), nn.Sigmoid(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, mid, 1),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid, channels, 1),
+            nn.BatchNorm2d(channels),
+            nn.Sigmoid(),
         )
         self.bottomup = nn.Sequential(
-            nn.Conv2d(channels, mid, 1), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
-            nn.Conv2d(mid, channels, 1), nn.BatchNorm2d(channels), nn.Sigmoid(),
+            nn.Conv2d(channels, mid, 1),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid, channels, 1),
+            nn.BatchNorm2d(channels),
+            nn.Sigmoid(),
         )
-        self.post = nn.Sequential(conv3x3(channels, channels, bias=True), nn.BatchNorm2d(channels),
-                                  nn.ReLU(inplace=True))
+        self.post = nn.Sequential(
+            conv3x3(channels, channels, bias=True), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)
+        )
 
     def forward(self, xh: torch.Tensor, xl: torch.Tensor) -> torch.Tensor:
         return self.post(2 * xl * self.topdown(xh) + 2 * xh * self.bottomup(xl))
@@ -79,8 +92,9 @@ class FCNHead(nn.Module):
     def __init__(self, cin: int, classes: int = 1) -> None:
         super().__init__()
         mid = cin // 4
-        self.block = nn.Sequential(conv3x3(cin, mid), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
-                                   nn.Dropout(0.1), nn.Conv2d(mid, classes, 1))
+        self.block = nn.Sequential(
+            conv3x3(cin, mid), nn.BatchNorm2d(mid), nn.ReLU(inplace=True), nn.Dropout(0.1), nn.Conv2d(mid, classes, 1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.block(x)
@@ -106,7 +120,9 @@ class ASKCResUNet(nn.Module):
         c0, c1, c2, c3 = channels
         self.stem = nn.Sequential(
             nn.BatchNorm2d(in_channels),  # Gluon BatchNorm(scale=False, center=False): weight 1, bias 0
-            conv3x3(in_channels, 2 * c0), nn.BatchNorm2d(2 * c0), nn.ReLU(inplace=True),
+            conv3x3(in_channels, 2 * c0),
+            nn.BatchNorm2d(2 * c0),
+            nn.ReLU(inplace=True),
         )
         self.layer1 = make_cifar_layer(c1, c1, blocks, 1)
         self.layer2 = make_cifar_layer(c1, c2, blocks, 2)

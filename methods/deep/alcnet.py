@@ -62,8 +62,12 @@ class BottomUpLocalFuse(nn.Module):
         self.bn1 = nn.BatchNorm2d(channels)
         self.bn2 = nn.BatchNorm2d(channels)
         self.bottomup_att = nn.Sequential(
-            nn.Conv2d(channels, mid, 1), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
-            nn.Conv2d(mid, channels, 1), nn.BatchNorm2d(channels), nn.Sigmoid(),
+            nn.Conv2d(channels, mid, 1),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid, channels, 1),
+            nn.BatchNorm2d(channels),
+            nn.Sigmoid(),
         )
 
     def forward(self, high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
@@ -91,8 +95,14 @@ class MPCMResNetFPN(nn.Module):
     ``BilinearResize2D``).
     """
 
-    def __init__(self, in_channels: int = 3, blocks: int = 4, channels: tuple[int, ...] = (8, 16, 32, 64),
-                 shifts: tuple[int, ...] = (13, 17), r: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int = 3,
+        blocks: int = 4,
+        channels: tuple[int, ...] = (8, 16, 32, 64),
+        shifts: tuple[int, ...] = (13, 17),
+        r: int = 1,
+    ) -> None:
         super().__init__()
         if not shifts or any(int(s) < 1 for s in shifts):
             raise ValueError(f"parameter 'shifts' must be positive integers, got {shifts!r}")
@@ -100,7 +110,9 @@ class MPCMResNetFPN(nn.Module):
         self.shifts = tuple(int(s) for s in shifts)
         self.stem = nn.Sequential(
             nn.BatchNorm2d(in_channels),  # Gluon BatchNorm(scale=False, center=False): weight 1, bias 0
-            conv3x3(in_channels, 2 * c0), nn.BatchNorm2d(2 * c0), nn.ReLU(inplace=True),
+            conv3x3(in_channels, 2 * c0),
+            nn.BatchNorm2d(2 * c0),
+            nn.ReLU(inplace=True),
         )
         self.head = FCNHead(c1)
         self.layer1 = make_cifar_layer(c1, c1, blocks, 1)
@@ -132,8 +144,7 @@ class MPCMResNetFPN(nn.Module):
     "alcnet",
     family="deep",
     kind="deep",
-    paper="Dai et al., Attentional Local Contrast Networks for Infrared Small Target Detection, "
-    "IEEE TGRS 59(11), 2021",
+    paper="Dai et al., Attentional Local Contrast Networks for Infrared Small Target Detection, IEEE TGRS 59(11), 2021",
     year=2021,
     defaults={**COMMON_DEFAULTS, "blocks": 4, "shifts": [13, 17]},
     policy="fixed:0.5",
@@ -166,8 +177,9 @@ class ALCNet(DeepDetector):
     recipe = Recipe("adagrad", 0.1, 1e-4, epochs=300, batch=2, crop=480, base=512, loss="iou-batch")
 
     def build(self) -> nn.Module:
-        return MPCMResNetFPN(in_channels=3, blocks=int(self.params.get("blocks", 4)),
-                             shifts=tuple(self.params.get("shifts", (13, 17))))
+        return MPCMResNetFPN(
+            in_channels=3, blocks=int(self.params.get("blocks", 4)), shifts=tuple(self.params.get("shifts", (13, 17)))
+        )
 
     def load_weights(self, net: nn.Module, path: Path) -> None:
         load_gluon_or_torch(net, path, fixed_bn=("stem.0",))

@@ -18,11 +18,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.deep.checkpoint import load_checkpoint
+from methods.deep.flops import count_macs, count_params
 from methods.deep.fuse import prepare_for_inference
 from methods.deep.losses import LossFn
 from methods.deep.presets import basicirstd_stats, in_channels, preprocess
 from methods.deep.recipe import Recipe
-from methods.registry import Detector, MissingWeightsError
+from methods.registry import Complexity, Detector, MissingWeightsError
 from methods.validation import as_float_image, check_positive_int
 
 __all__ = ["DeepDetector", "COMMON_DEFAULTS", "WEIGHT_SUFFIXES", "weights_root", "resolve_device", "sha256_file"]
@@ -59,6 +60,17 @@ def sha256_file(path: Path) -> str:
                 digest.update(chunk)
         _SHA_CACHE[key] = digest.hexdigest()
     return _SHA_CACHE[key]
+
+
+class _ForwardPath(nn.Module):
+    """A network as its detector runs it (``forward_scores``), so hooks see the layers actually used."""
+
+    def __init__(self, det: DeepDetector, net: nn.Module) -> None:
+        super().__init__()
+        self.det, self.net = det, net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.det.forward_scores(self.net, x)
 
 
 class DeepDetector(Detector):
@@ -122,8 +134,9 @@ class DeepDetector(Detector):
     def prepare_training(self, net: nn.Module, recipe: Recipe) -> None:
         """Adjust a freshly built ``net`` for training with ``recipe`` (default: nothing)."""
 
-    def training_loss(self, net: nn.Module, x: torch.Tensor, target: torch.Tensor, loss: LossFn, warm: bool,
-                      recipe: Recipe) -> torch.Tensor:
+    def training_loss(
+        self, net: nn.Module, x: torch.Tensor, target: torch.Tensor, loss: LossFn, warm: bool, recipe: Recipe
+    ) -> torch.Tensor:
         """Forward the preprocessed batch ``x`` in training mode and return the supervised loss against
         ``target`` (default: ``loss`` on the probabilities of the single output)."""
         return loss(self.probabilities(net(x)), target, warm)
@@ -155,8 +168,7 @@ class DeepDetector(Detector):
             path = Path(explicit).expanduser()
             if not path.is_file():
                 raise MissingWeightsError(
-                    f"{self.method_name}: weights file {path} does not exist (from --weights "
-                    f"{self.method_name}=PATH)"
+                    f"{self.method_name}: weights file {path} does not exist (from --weights {self.method_name}=PATH)"
                 )
         else:
             tried = self.default_weight_candidates(dataset)
@@ -179,6 +191,20 @@ class DeepDetector(Detector):
         inference in place (eval mode, BN folded, device, channels_last on CPU)."""
         self._net = self._prepare(net)
         self.weights_path = None
+
+    def use_random_weights(self, seed: int = 0) -> None:
+        """Install a freshly built network with ``torch.manual_seed(seed)`` initialisation."""
+        torch.manual_seed(seed)
+        self.use_network(self.build())
+
+    def complexity(self, size: int) -> Complexity:
+        """Parameters and MACs of the forward path (:meth:`forward_scores`) at the side the network sees for
+        a ``size`` x ``size`` image (``input_size``, else ``size``, padded to a multiple of ``stride``)."""
+        net = self.build()
+        side = self.params.get("input_size") or size
+        side += (-side) % self.stride
+        path = _ForwardPath(self, net)
+        return Complexity(count_params(net), count_macs(path, (1, in_channels(self.preset), side, side)))
 
     @property
     def network(self) -> nn.Module:

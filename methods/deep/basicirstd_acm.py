@@ -31,7 +31,8 @@ class TorchBasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(cout)
         self.downsample = (
             nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-            if stride != 1 or cin != cout else None
+            if stride != 1 or cin != cout
+            else None
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -48,9 +49,15 @@ def _stem(in_channels: int, c0: int) -> nn.Sequential:
     """BN on the input, conv s2 (-> c0), conv (-> c0), conv (-> 2*c0), each BN+ReLU, max-pool 3/2: /4."""
     return nn.Sequential(
         nn.BatchNorm2d(in_channels),
-        conv3x3(in_channels, c0, 2), nn.BatchNorm2d(c0), nn.ReLU(inplace=True),
-        conv3x3(c0, c0), nn.BatchNorm2d(c0), nn.ReLU(inplace=True),
-        conv3x3(c0, 2 * c0), nn.BatchNorm2d(2 * c0), nn.ReLU(inplace=True),
+        conv3x3(in_channels, c0, 2),
+        nn.BatchNorm2d(c0),
+        nn.ReLU(inplace=True),
+        conv3x3(c0, c0),
+        nn.BatchNorm2d(c0),
+        nn.ReLU(inplace=True),
+        conv3x3(c0, 2 * c0),
+        nn.BatchNorm2d(2 * c0),
+        nn.ReLU(inplace=True),
         nn.MaxPool2d(3, 2, 1),
     )
 

@@ -73,11 +73,22 @@ class _StandIn:
 
 
 _SAFE = {
-    ("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "slice"),
-    ("builtins", "complex"), ("copyreg", "_reconstructor"), ("torch", "Size"), ("torch", "device"),
-    ("torch", "Tensor"), ("torch.nn.parameter", "Parameter"), ("torch._tensor", "_rebuild_from_type_v2"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+    ("collections", "OrderedDict"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "slice"),
+    ("builtins", "complex"),
+    ("copyreg", "_reconstructor"),
+    ("torch", "Size"),
+    ("torch", "device"),
+    ("torch", "Tensor"),
+    ("torch.nn.parameter", "Parameter"),
+    ("torch._tensor", "_rebuild_from_type_v2"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "scalar"),
 }
 
@@ -121,8 +132,11 @@ def _is_module_like(obj: Any) -> bool:
 
 
 def _is_tensor_dict(obj: Any) -> bool:
-    return (isinstance(obj, Mapping) and len(obj) > 0
-            and all(isinstance(v, (torch.Tensor, np.ndarray)) for v in obj.values()))
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(v, (torch.Tensor, np.ndarray)) for v in obj.values())
+    )
 
 
 def _describe(obj: Any) -> str:
@@ -148,9 +162,7 @@ def _extract(obj: Any, path: Path) -> dict[str, torch.Tensor]:
         for key in CONTAINER_KEYS:
             if key in obj and (_is_module_like(obj[key]) or _is_tensor_dict(obj[key])):
                 return _extract(obj[key], path)
-    raise CheckpointError(
-        f"{path}: found {_describe(obj)}, which holds no state_dict. Supported: {SUPPORTED}."
-    )
+    raise CheckpointError(f"{path}: found {_describe(obj)}, which holds no state_dict. Supported: {SUPPORTED}.")
 
 
 def _sniff(path: Path) -> str:
@@ -218,8 +230,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     except CheckpointError:
         raise
     except Exception as exc:  # noqa: BLE001 - every way a foreign file can fail becomes one CheckpointError
-        raise CheckpointError(f"{path}: cannot be read ({error_summary(exc)}); found {_sniff(path)}. "
-                              f"Supported: {SUPPORTED}.") from None
+        raise CheckpointError(
+            f"{path}: cannot be read ({error_summary(exc)}); found {_sniff(path)}. Supported: {SUPPORTED}."
+        ) from None
 
 
 def _read(path: Path) -> dict[str, torch.Tensor]:
@@ -235,8 +248,10 @@ def _read(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = _torch_load(path)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for foreign files
-        raise CheckpointError(f"{path}: cannot be read by torch.load ({error_summary(exc)}); found {_sniff(path)}. "
-                              f"Supported: {SUPPORTED}.") from None
+        raise CheckpointError(
+            f"{path}: cannot be read by torch.load ({error_summary(exc)}); found {_sniff(path)}. "
+            f"Supported: {SUPPORTED}."
+        ) from None
     return _tensors_only(_extract(obj, path), path)
 
 
@@ -244,8 +259,7 @@ def _tensors_only(state: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
     """``state`` if every value is a tensor, else a CheckpointError naming the first entry that is not."""
     for key, value in state.items():
         if not isinstance(value, torch.Tensor):
-            raise CheckpointError(f"{path}: entry {key!r} is {_describe(value)}, not a tensor. "
-                                  f"Supported: {SUPPORTED}.")
+            raise CheckpointError(f"{path}: entry {key!r} is {_describe(value)}, not a tensor. Supported: {SUPPORTED}.")
     return state
 
 
@@ -259,7 +273,7 @@ def adapt_state_dict(state: Mapping[str, torch.Tensor], net: nn.Module) -> dict[
         changed = False
         for prefix in PREFIXES:
             if all(k.startswith(prefix) for k in out) and not any(k.startswith(prefix) for k in target):
-                out = {k[len(prefix):]: v for k, v in out.items()}
+                out = {k[len(prefix) :]: v for k, v in out.items()}
                 changed = True
     for key, value in target.items():
         if key.endswith("num_batches_tracked") and key not in out:
@@ -267,8 +281,9 @@ def adapt_state_dict(state: Mapping[str, torch.Tensor], net: nn.Module) -> dict[
     return out
 
 
-def load_state_dict_strict(net: nn.Module, state: Mapping[str, torch.Tensor], source: str,
-                           strict: bool = True) -> LoadReport:
+def load_state_dict_strict(
+    net: nn.Module, state: Mapping[str, torch.Tensor], source: str, strict: bool = True
+) -> LoadReport:
     """Copy ``state`` into ``net``; in strict mode any missing, unexpected or mis-shaped key is an error.
 
     Raises
@@ -280,17 +295,22 @@ def load_state_dict_strict(net: nn.Module, state: Mapping[str, torch.Tensor], so
     target = net.state_dict()
     missing = [k for k in target if k not in state]
     unexpected = [k for k in state if k not in target]
-    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(target[k].shape)}"
-              for k in target if k in state and tuple(state[k].shape) != tuple(target[k].shape)]
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(target[k].shape)}"
+        for k in target
+        if k in state and tuple(state[k].shape) != tuple(target[k].shape)
+    ]
     if shapes or (strict and (missing or unexpected)):
+
         def fmt(items: list[str]) -> str:
             return ", ".join(items[:20]) + (f" ... (+{len(items) - 20} more)" if len(items) > 20 else "")
-        parts = [f"{len(missing)} missing keys: {fmt(missing)}" if missing else "",
-                 f"{len(unexpected)} unexpected keys: {fmt(unexpected)}" if unexpected else "",
-                 f"{len(shapes)} shape mismatches: {fmt(shapes)}" if shapes else ""]
-        raise CheckpointError(
-            f"{source} does not fit {type(net).__name__}: " + "; ".join(p for p in parts if p)
-        )
+
+        parts = [
+            f"{len(missing)} missing keys: {fmt(missing)}" if missing else "",
+            f"{len(unexpected)} unexpected keys: {fmt(unexpected)}" if unexpected else "",
+            f"{len(shapes)} shape mismatches: {fmt(shapes)}" if shapes else "",
+        ]
+        raise CheckpointError(f"{source} does not fit {type(net).__name__}: " + "; ".join(p for p in parts if p))
     net.load_state_dict({k: v for k, v in state.items() if k in target}, strict=False)
     return LoadReport(missing, unexpected)
 

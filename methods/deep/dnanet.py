@@ -150,7 +150,8 @@ class DNANet(DeepDetector):
     def forward_scores(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return net(x)[-1]
 
-    def training_loss(self, net: nn.Module, x: torch.Tensor, target: torch.Tensor, loss: LossFn, warm: bool,
-                      recipe: Recipe) -> torch.Tensor:
+    def training_loss(
+        self, net: nn.Module, x: torch.Tensor, target: torch.Tensor, loss: LossFn, warm: bool, recipe: Recipe
+    ) -> torch.Tensor:
         """Deep supervision: the mean of ``loss`` over ``final1..final4``."""
         return deep_supervision_loss([self.probabilities(o) for o in net(x)], target, loss, warm)

@@ -294,8 +294,9 @@ class ISNet(DeepDetector):
         grad = None if getattr(net, "grad_inside", False) else image_gradient(x)
         return net(x, grad)[0]
 
-    def training_loss(self, net: nn.Module, x: torch.Tensor, target: torch.Tensor, loss: LossFn, warm: bool,
-                      recipe: Recipe) -> torch.Tensor:
+    def training_loss(
+        self, net: nn.Module, x: torch.Tensor, target: torch.Tensor, loss: LossFn, warm: bool, recipe: Recipe
+    ) -> torch.Tensor:
         """``loss`` on the output plus ``10 * BCE + SoftIoU`` on the edge output."""
         grad = None if getattr(net, "grad_inside", False) else image_gradient(x)
         out, edge = net(x, grad)

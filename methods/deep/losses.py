@@ -46,10 +46,24 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from methods.names import Registry
+
 __all__ = [
-    "LOSSES", "EPS", "soft_iou_loss", "batch_soft_iou_loss", "dice_loss", "scale_weight", "centroids",
-    "polar_location_loss", "distance_location_loss", "sls_loss", "get_loss", "multiscale_loss",
-    "deep_supervision_loss", "edge_target", "isnet_loss",
+    "LOSSES",
+    "EPS",
+    "soft_iou_loss",
+    "batch_soft_iou_loss",
+    "dice_loss",
+    "scale_weight",
+    "centroids",
+    "polar_location_loss",
+    "distance_location_loss",
+    "sls_loss",
+    "get_loss",
+    "multiscale_loss",
+    "deep_supervision_loss",
+    "edge_target",
+    "isnet_loss",
 ]
 
 EPS = 1e-6
@@ -60,8 +74,9 @@ def _check(prob: torch.Tensor, target: torch.Tensor) -> None:
     if prob.dim() != 4 or prob.shape[1] != 1:
         raise ValueError(f"parameter 'prob' must have shape (N, 1, H, W), got {tuple(prob.shape)}")
     if target.shape != prob.shape:
-        raise ValueError(f"parameter 'target' must have the shape of prob {tuple(prob.shape)}, "
-                         f"got {tuple(target.shape)}")
+        raise ValueError(
+            f"parameter 'target' must have the shape of prob {tuple(prob.shape)}, got {tuple(target.shape)}"
+        )
 
 
 def _sums(prob: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -118,8 +133,9 @@ def centroids(mass: torch.Tensor, convention: str = "paper") -> tuple[torch.Tens
     raise ValueError(f"parameter 'convention' must be 'paper' or 'official', got {convention!r}")
 
 
-def polar_location_loss(cp: tuple[torch.Tensor, torch.Tensor], cg: tuple[torch.Tensor, torch.Tensor],
-                        smooth: float = EPS) -> torch.Tensor:
+def polar_location_loss(
+    cp: tuple[torch.Tensor, torch.Tensor], cg: tuple[torch.Tensor, torch.Tensor], smooth: float = EPS
+) -> torch.Tensor:
     """Eq. 4-5 per image: ``1 - min(d_p, d_gt) / max(d_p, d_gt) + 4/pi^2 (theta_p - theta_gt)^2``."""
     (xp, yp), (xg, yg) = cp, cg
     dp = torch.sqrt(xp * xp + yp * yp + smooth)
@@ -129,8 +145,9 @@ def polar_location_loss(cp: tuple[torch.Tensor, torch.Tensor], cg: tuple[torch.T
     return 1 - torch.minimum(dp, dg) / torch.maximum(dp, dg) + 4 / math.pi**2 * (tp - tg) ** 2
 
 
-def distance_location_loss(cp: tuple[torch.Tensor, torch.Tensor], cg: tuple[torch.Tensor, torch.Tensor],
-                           norm: str) -> torch.Tensor:
+def distance_location_loss(
+    cp: tuple[torch.Tensor, torch.Tensor], cg: tuple[torch.Tensor, torch.Tensor], norm: str
+) -> torch.Tensor:
     """The L1 or L2 distance between two centroids (Table 5's ``L_L1`` / ``L_L2``), per image."""
     dx, dy = cp[0] - cg[0], cp[1] - cg[1]
     if norm == "l1":
@@ -140,8 +157,14 @@ def distance_location_loss(cp: tuple[torch.Tensor, torch.Tensor], cg: tuple[torc
     raise ValueError(f"parameter 'norm' must be 'l1' or 'l2', got {norm!r}")
 
 
-def sls_loss(prob: torch.Tensor, target: torch.Tensor, *, weight: bool = True, location: str | None = "polar",
-             convention: str = "paper") -> torch.Tensor:
+def sls_loss(
+    prob: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    weight: bool = True,
+    location: str | None = "polar",
+    convention: str = "paper",
+) -> torch.Tensor:
     """The SLS loss ``L_S + L_L`` (Eq. 1) and its ablations, per image, averaged over the batch.
 
     Parameters
@@ -167,8 +190,9 @@ def sls_loss(prob: torch.Tensor, target: torch.Tensor, *, weight: bool = True, l
     elif location in ("l1", "l2"):
         h, w_ = prob.shape[-2:]
         scale = (1.0, 1.0) if convention == "official" else (float(w_), float(h))
-        loc = distance_location_loss((cp[0] / scale[0], cp[1] / scale[1]), (cg[0] / scale[0], cg[1] / scale[1]),
-                                     location)
+        loc = distance_location_loss(
+            (cp[0] / scale[0], cp[1] / scale[1]), (cg[0] / scale[0], cg[1] / scale[1]), location
+        )
     else:
         raise ValueError(f"parameter 'location' must be 'polar', 'l1', 'l2' or None, got {location!r}")
     if convention == "paper":
@@ -178,35 +202,46 @@ def sls_loss(prob: torch.Tensor, target: torch.Tensor, *, weight: bool = True, l
 
 def _sls_variant(location: str | None = "polar", convention: str = "paper") -> LossFn:
     """An SLS-family loss that is the plain soft IoU (same convention) inside the warm-up epochs."""
+
     def loss(prob: torch.Tensor, target: torch.Tensor, warm: bool) -> torch.Tensor:
         if warm:
             return sls_loss(prob, target, weight=False, location=None, convention=convention)
         return sls_loss(prob, target, location=location, convention=convention)
+
     return loss
 
 
-LOSSES: dict[str, tuple[LossFn, str]] = {
+LOSSES: Registry[tuple[LossFn, str]] = Registry("loss")  # name -> (fn(prob, target, warm), description)
+for _name, _entry in {
     "sls": (_sls_variant(), "SLS loss as the paper defines it (Eq. 1-5)"),
-    "sls-official": (_sls_variant(convention="official"), "SLS as the official code computes it: "
-                                                          "normalised-coordinate centroids over all pixels"),
+    "sls-official": (
+        _sls_variant(convention="official"),
+        "SLS as the official code computes it: normalised-coordinate centroids over all pixels",
+    ),
     "sls-s": (_sls_variant(None), "scale sensitive loss L_S only (Table 4)"),
     "sls-l1": (_sls_variant("l1"), "L_S + L1 centroid distance (Table 5)"),
     "sls-l2": (_sls_variant("l2"), "L_S + L2 centroid distance (Table 5)"),
     "iou": (lambda p, t, warm: soft_iou_loss(p, t), "per-image soft IoU loss (L_S without w)"),
     "iou-batch": (lambda p, t, warm: batch_soft_iou_loss(p, t), "batch-global SoftIoU, smooth 1 (DNANet)"),
     "dice": (lambda p, t, warm: dice_loss(p, t), "per-image soft Dice loss"),
-}
+}.items():
+    LOSSES.add(_name, _entry)
 
 
 def get_loss(name: str) -> LossFn:
-    """The loss ``name`` as ``fn(prob, target, warm) -> scalar`` (``warm``: inside the warm-up epochs)."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; available: {', '.join(LOSSES)}")
+    """The loss ``name`` as ``fn(prob, target, warm) -> scalar`` (``warm``: inside the warm-up epochs); an
+    unknown name raises :class:`~methods.names.UnknownNameError` listing the losses."""
     return LOSSES[name][0]
 
 
-def multiscale_loss(sides: Sequence[torch.Tensor], fused: torch.Tensor, target: torch.Tensor, loss: LossFn,
-                    warm: bool = False, supervised: Sequence[int] = (0, 1, 2, 3)) -> torch.Tensor:
+def multiscale_loss(
+    sides: Sequence[torch.Tensor],
+    fused: torch.Tensor,
+    target: torch.Tensor,
+    loss: LossFn,
+    warm: bool = False,
+    supervised: Sequence[int] = (0, 1, 2, 3),
+) -> torch.Tensor:
     """Eq. 8: the mean of ``loss`` over the fused output and the supervised side outputs.
 
     Parameters
@@ -226,8 +261,9 @@ def multiscale_loss(sides: Sequence[torch.Tensor], fused: torch.Tensor, target: 
     return torch.stack(terms).mean()
 
 
-def deep_supervision_loss(outputs: Sequence[torch.Tensor], target: torch.Tensor, loss: LossFn,
-                          warm: bool = False) -> torch.Tensor:
+def deep_supervision_loss(
+    outputs: Sequence[torch.Tensor], target: torch.Tensor, loss: LossFn, warm: bool = False
+) -> torch.Tensor:
     """Mean of ``loss`` over full-size deep-supervision outputs (DNANet ``final1..final4``)."""
     if not outputs:
         raise ValueError("parameter 'outputs' must hold at least one output")
@@ -241,9 +277,11 @@ def edge_target(target: torch.Tensor) -> torch.Tensor:
     return dil - ero
 
 
-def isnet_loss(prob: torch.Tensor, edge: torch.Tensor, target: torch.Tensor, loss: LossFn,
-               warm: bool = False) -> torch.Tensor:
+def isnet_loss(
+    prob: torch.Tensor, edge: torch.Tensor, target: torch.Tensor, loss: LossFn, warm: bool = False
+) -> torch.Tensor:
     """ISNet's recipe: ``loss(out) + 10 * BCE(edge, edge_gt) + SoftIoU(edge, edge_gt)``."""
     egt = edge_target(target)
-    return (loss(prob, target, warm) + 10 * F.binary_cross_entropy(edge.clamp(EPS, 1 - EPS), egt)
-            + soft_iou_loss(edge, egt))
+    return (
+        loss(prob, target, warm) + 10 * F.binary_cross_entropy(edge.clamp(EPS, 1 - EPS), egt) + soft_iou_loss(edge, egt)
+    )

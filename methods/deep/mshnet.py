@@ -112,16 +112,23 @@ class MSHNet(DeepDetector):
             net.final.weight.mul_(keep)
         net.final.weight.register_hook(lambda g: g * keep.to(g))
 
-    def training_loss(self, net: nn.Module, x: torch.Tensor, target: torch.Tensor, loss: LossFn, warm: bool,
-                      recipe: Recipe) -> torch.Tensor:
+    def training_loss(
+        self, net: nn.Module, x: torch.Tensor, target: torch.Tensor, loss: LossFn, warm: bool, recipe: Recipe
+    ) -> torch.Tensor:
         """Eq. 8: ``loss`` over the fused output and the ``recipe.scales`` supervised side outputs against
         max-pooled masks; in the warm-up epochs the net runs ``warm_flag=False`` and only ``output_0`` is
         supervised, as in the official code."""
         if warm:
             return loss(self.probabilities(net(x, False)), target, True)
         sides, fused = net(x, True)
-        return multiscale_loss([self.probabilities(s) for s in sides], self.probabilities(fused), target, loss,
-                               False, supervised=range(recipe.scales))
+        return multiscale_loss(
+            [self.probabilities(s) for s in sides],
+            self.probabilities(fused),
+            target,
+            loss,
+            False,
+            supervised=range(recipe.scales),
+        )
 
     def forward_scores(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return net(x, True)[1]

@@ -46,9 +46,7 @@ def check_scales(scales: object, k: int, method: str) -> tuple[int, ...]:
     for s in scales:
         s = check_positive_int(s, "scales")
         if s % 2 == 0 or s * s < k:
-            raise ValueError(
-                f"{method}: parameter 'scales' needs odd cell sizes with size**2 >= k={k}, got {s}"
-            )
+            raise ValueError(f"{method}: parameter 'scales' needs odd cell sizes with size**2 >= k={k}, got {s}")
         out.append(s)
     return tuple(sorted(set(out)))
 
@@ -125,8 +123,7 @@ def box_means(image: np.ndarray, scales: tuple[int, ...]) -> dict[int, np.ndarra
     padded = pad(image, m + half, "replicate")
     h, w = image.shape[0] + 2 * m, image.shape[1] + 2 * m
     return {
-        s: cv2.blur(padded, (s, s), borderType=cv2.BORDER_REPLICATE)[half : half + h, half : half + w]
-        for s in scales
+        s: cv2.blur(padded, (s, s), borderType=cv2.BORDER_REPLICATE)[half : half + h, half : half + w] for s in scales
     }
 
 

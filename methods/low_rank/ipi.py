@@ -20,14 +20,22 @@ from methods.validation import as_float_image, check_positive, check_positive_in
     paper="Gao, Meng, Yang, Wang, Zhou & Hauptmann, Infrared patch-image model for small target detection "
     "in a single image, IEEE TIP 22(12), 2013",
     year=2013,
-    defaults={"patch": 50, "step": 10, "lam": None, "tol": 1e-6, "max_iter": 1000, "rule": "median",
-              "svd": "auto"},
+    defaults={"patch": 50, "step": 10, "lam": None, "tol": 1e-6, "max_iter": 1000, "rule": "median", "svd": "auto"},
     policy="adaptive",
     display="IPI",
     version="7",  # 6: doubled-scale in-place APG, 30-column tracked tail; 7: Cholesky QR of the warm block
 )
-def ipi(image: np.ndarray, *, patch: int = 50, step: int = 10, lam: float | None = None, tol: float = 1e-6,
-        max_iter: int = 1000, rule: str = "median", svd: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:
+def ipi(
+    image: np.ndarray,
+    *,
+    patch: int = 50,
+    step: int = 10,
+    lam: float | None = None,
+    tol: float = 1e-6,
+    max_iter: int = 1000,
+    rule: str = "median",
+    svd: str = "auto",
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Infrared patch-image model: ``min ||A||_* + lam ||E||_1  s.t.  D = A + E``.
 
     Relaxed as ``min mu ||A||_* + mu lam ||E||_1 + 1/2 ||D - A - E||_F^2`` and solved by APG with
@@ -135,5 +143,9 @@ def ipi(image: np.ndarray, *, patch: int = 50, step: int = 10, lam: float | None
         break
     e = soft(x, thr) * 0.5  # the last iteration's E (x still holds its 2 G_E)
     score = grid.reconstruct(e, rule)
-    return np.maximum(score, 0).astype(np.float32), {"iterations": k, "residual": float(residual),
-                                                     "rank": int(rank), "stop": stop}
+    return np.maximum(score, 0).astype(np.float32), {
+        "iterations": k,
+        "residual": float(residual),
+        "rank": int(rank),
+        "stop": stop,
+    }

@@ -3,6 +3,7 @@ used on single frames (v1 of the authors' code with L = 1 frame)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -89,8 +90,9 @@ def _weighted_schatten(s: np.ndarray, c: float, p: float) -> np.ndarray:
     display="MSLSTIPT",
     version="3",  # spectral shrinkage through the eigh of the slice Gram, zero slices skipped
 )
-def mslstipt(image: np.ndarray, *, patch: int = 100, c: float = 1e-4, p: float = 0.8, tol: float = 1e-4,
-             max_iter: int = 200) -> tuple[np.ndarray, dict[str, Any]]:
+def mslstipt(
+    image: np.ndarray, *, patch: int = 100, c: float = 1e-4, p: float = 0.8, tol: float = 1e-4, max_iter: int = 200
+) -> tuple[np.ndarray, dict[str, Any]]:
     """MSLSTIPT on one frame: ``X = A * Z + E`` with a learned background dictionary ``A`` (t-product),
     weighted Schatten-p low-rank coefficients Z and sparse target E.
 
@@ -136,8 +138,13 @@ def mslstipt(image: np.ndarray, *, patch: int = 100, c: float = 1e-4, p: float =
     grid = PatchGrid.build(padded.shape, patch, patch, border=False)
     x = np.ascontiguousarray(grid.tensor(padded).transpose(1, 0, 2))  # slice-first: (cols, rows, tiles)
     if not x.any():
-        return np.zeros(img.shape, np.float32), {"iterations": 0, "dictionary_iterations": 0, "residual": 0.0,
-                                                 "rank": 0, "stop": "flat"}
+        return np.zeros(img.shape, np.float32), {
+            "iterations": 0,
+            "dictionary_iterations": 0,
+            "residual": 0.0,
+            "rank": 0,
+            "stop": "flat",
+        }
     n3, n1, n2 = x.shape
     a_hat, dict_iter = learn_dictionary(x)
     r = a_hat.shape[2]
@@ -151,7 +158,7 @@ def mslstipt(image: np.ndarray, *, patch: int = 100, c: float = 1e-4, p: float =
     beta, residual, k, stop = 1e-4, np.inf, 0, "max_iter"
     aj = np.zeros_like(x)  # A * J for J = 0
     for k in range(1, max_iter + 1):
-        z_hat = spectral_shrink(spectrum(j - y1 / beta), lambda s: _weighted_schatten(s, c_w / beta, p))[0]
+        z_hat = spectral_shrink(spectrum(j - y1 / beta), partial(_weighted_schatten, c=c_w / beta, p=p))[0]
         z_new = spatial(z_hat, n3)
         e_new = soft(x - aj + y2 / beta, lam / beta)
         j_hat = inv @ (spectrum(z_new + y1 / beta) + a_h @ spectrum(x - e_new + y2 / beta))
@@ -172,4 +179,9 @@ def mslstipt(image: np.ndarray, *, patch: int = 100, c: float = 1e-4, p: float =
         beta = min(1.1 * beta, 1e8)
     target = grid.reconstruct(e.transpose(1, 0, 2), "last")[:h, :w]
     return np.maximum(target, 0).astype(np.float32), {
-        "iterations": k, "dictionary_iterations": dict_iter, "residual": residual, "rank": int(r), "stop": stop}
+        "iterations": k,
+        "dictionary_iterations": dict_iter,
+        "residual": residual,
+        "rank": int(r),
+        "stop": stop,
+    }

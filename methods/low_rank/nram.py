@@ -31,15 +31,32 @@ def _gamma_shrink(s_r: np.ndarray, s_prev: np.ndarray, mu: float, gamma: float) 
     paper="Zhang, Peng, Zhang, Cao & Peng, Infrared small target detection via non-convex rank "
     "approximation minimization joint l2,1 norm, Remote Sensing 10(11):1821, 2018",
     year=2018,
-    defaults={"patch": 50, "step": 10, "gamma": 0.002, "tol": 1e-7, "max_iter": 1000, "rho": 1.1,
-              "rule": "last", "svd": "auto"},
+    defaults={
+        "patch": 50,
+        "step": 10,
+        "gamma": 0.002,
+        "tol": 1e-7,
+        "max_iter": 1000,
+        "rho": 1.1,
+        "rule": "last",
+        "svd": "auto",
+    },
     policy="adaptive",
     display="NRAM",
     version="3",  # blocked QR, single-precision Gram, random sketch columns drawn only where needed
 )
-def nram(image: np.ndarray, *, patch: int = 50, step: int = 10, gamma: float = 0.002, tol: float = 1e-7,
-         max_iter: int = 1000, rho: float = 1.1, rule: str = "last",
-         svd: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:
+def nram(
+    image: np.ndarray,
+    *,
+    patch: int = 50,
+    step: int = 10,
+    gamma: float = 0.002,
+    tol: float = 1e-7,
+    max_iter: int = 1000,
+    rho: float = 1.1,
+    rule: str = "last",
+    svd: str = "auto",
+) -> tuple[np.ndarray, dict[str, Any]]:
     """NRAM: ``D = B + T + E``, ``min ||B||_gamma + lam ||W . T||_1 + beta ||E||_2,1`` by ADMM.
 
     ``||B||_gamma = sum (1 + gamma) s_i / (gamma + s_i)`` (DC-programming prox), ``W = C / (|R_T| + 0.04)``
@@ -121,5 +138,9 @@ def nram(image: np.ndarray, *, patch: int = 50, step: int = 10, gamma: float = 0
         y += mu * gap
         mu *= rho
     score = grid.reconstruct(t, rule)
-    return np.maximum(score, 0).astype(np.float32), {"iterations": k, "residual": residual,
-                                                     "rank": int(s_prev.size), "stop": stop}
+    return np.maximum(score, 0).astype(np.float32), {
+        "iterations": k,
+        "residual": residual,
+        "rank": int(s_prev.size),
+        "stop": stop,
+    }

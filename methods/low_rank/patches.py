@@ -115,8 +115,9 @@ class PatchGrid:
         count = rvalid.sum(axis=1)[:, None] * cvalid.sum(axis=1)[None, :]  # covering patches per pixel
         fill = np.inf if rule == "median" else 0  # invalid slots: sort last / add nothing
         factors = self._layer_factors()
-        stack = (self._layers(vals, factors, fill) if factors else
-                 self._gather(vals, ri, rvalid, ci, cvalid, fill))  # (H, W, K)
+        stack = (
+            self._layers(vals, factors, fill) if factors else self._gather(vals, ri, rvalid, ci, cvalid, fill)
+        )  # (H, W, K)
         if rule == "mean":
             return (stack.sum(axis=2, dtype=np.float64) / np.maximum(count, 1)).astype(values.dtype, copy=False)
         ordered = np.sort(stack, axis=2)
@@ -146,17 +147,22 @@ class PatchGrid:
             block = vals[:, :, csel[:, None], rsel[None, :]]  # (P, P, nc, nr): vals[i, j, c, r]
             tile = block.transpose(3, 0, 2, 1).reshape(rsel.size * p, csel.size * p)
             y0, x0 = self.rows[rsel[0]], self.cols[csel[0]]
-            stack[y0:y0 + tile.shape[0], x0:x0 + tile.shape[1], k] = tile
+            stack[y0 : y0 + tile.shape[0], x0 : x0 + tile.shape[1], k] = tile
         return stack
 
-    def _gather(self, vals: np.ndarray, ri: np.ndarray, rvalid: np.ndarray, ci: np.ndarray, cvalid: np.ndarray,
-                fill: float) -> np.ndarray:
+    def _gather(
+        self, vals: np.ndarray, ri: np.ndarray, rvalid: np.ndarray, ci: np.ndarray, cvalid: np.ndarray, fill: float
+    ) -> np.ndarray:
         """(H, W, Ky Kx) stack of every covering patch's value per pixel (``fill`` in unused slots)."""
         p = self.patch
         dy = np.arange(self.shape[0])[:, None] - self.rows[ri]  # (H, Ky)
         dx = np.arange(self.shape[1])[:, None] - self.cols[ci]  # (W, Kx)
-        gathered = vals[np.clip(dy, 0, p - 1)[:, None, :, None], np.clip(dx, 0, p - 1)[None, :, None, :],
-                        ci[None, :, None, :], ri[:, None, :, None]]  # (H, W, Ky, Kx)
+        gathered = vals[
+            np.clip(dy, 0, p - 1)[:, None, :, None],
+            np.clip(dx, 0, p - 1)[None, :, None, :],
+            ci[None, :, None, :],
+            ri[:, None, :, None],
+        ]  # (H, W, Ky, Kx)
         valid = rvalid[:, None, :, None] & cvalid[None, :, None, :]
         h, w = self.shape
         return np.where(valid, gathered, fill).reshape(h, w, -1)

@@ -31,15 +31,32 @@ def preserved_rank(d: np.ndarray) -> int:
     paper="Zhang & Peng, Infrared small target detection based on partial sum of the tensor nuclear norm, "
     "Remote Sensing 11(4):382, 2019",
     year=2019,
-    defaults={"patch": 40, "step": 40, "lam_l": 0.7, "mu0": 2e-3, "rho": 1.05, "tol": 1e-3, "max_iter": 500,
-              "rule": "last"},
+    defaults={
+        "patch": 40,
+        "step": 40,
+        "lam_l": 0.7,
+        "mu0": 2e-3,
+        "rho": 1.05,
+        "tol": 1e-3,
+        "max_iter": 500,
+        "rule": "last",
+    },
     policy="adaptive",
     display="PSTNN",
     version="3",  # spectral shrinkage through the eigh of the slice Gram
 )
-def pstnn(image: np.ndarray, *, patch: int = 40, step: int = 40, lam_l: float = 0.7, mu0: float = 2e-3,
-          rho: float = 1.05, tol: float = 1e-3, max_iter: int = 500,
-          rule: str = "last") -> tuple[np.ndarray, dict[str, Any]]:
+def pstnn(
+    image: np.ndarray,
+    *,
+    patch: int = 40,
+    step: int = 40,
+    lam_l: float = 0.7,
+    mu0: float = 2e-3,
+    rho: float = 1.05,
+    tol: float = 1e-3,
+    max_iter: int = 500,
+    rule: str = "last",
+) -> tuple[np.ndarray, dict[str, Any]]:
     """PSTNN: ``min ||B||_PSTNN,N + lam ||W . T||_1  s.t.  D = B + T, T >= 0`` (ADMM, t-SVD via the FFT).
 
     The PSTNN prox leaves the N largest singular values of every Fourier-domain frontal slice untouched

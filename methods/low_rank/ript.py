@@ -31,15 +31,36 @@ def _fold(m: np.ndarray, mode: int, shape: tuple[int, ...]) -> np.ndarray:
     paper="Dai & Wu, Reweighted infrared patch-tensor model with both nonlocal and local priors for "
     "single-frame small target detection, IEEE JSTARS 10(8), 2017",
     year=2017,
-    defaults={"patch": 30, "step": 10, "lam_l": 0.7, "h": 1.0, "rho": 1.5, "eps": 0.01, "tol": 1e-7,
-              "max_iter": 500, "rule": "mean", "svd": "auto"},
+    defaults={
+        "patch": 30,
+        "step": 10,
+        "lam_l": 0.7,
+        "h": 1.0,
+        "rho": 1.5,
+        "eps": 0.01,
+        "tol": 1e-7,
+        "max_iter": 500,
+        "rule": "mean",
+        "svd": "auto",
+    },
     policy="adaptive",
     display="RIPT",
     version="3",  # blocked QR, single-precision Gram, random sketch columns drawn only where needed
 )
-def ript(image: np.ndarray, *, patch: int = 30, step: int = 10, lam_l: float = 0.7, h: float = 1.0,
-         rho: float = 1.5, eps: float = 0.01, tol: float = 1e-7, max_iter: int = 500, rule: str = "mean",
-         svd: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:
+def ript(
+    image: np.ndarray,
+    *,
+    patch: int = 30,
+    step: int = 10,
+    lam_l: float = 0.7,
+    h: float = 1.0,
+    rho: float = 1.5,
+    eps: float = 0.01,
+    tol: float = 1e-7,
+    max_iter: int = 500,
+    rule: str = "mean",
+    svd: str = "auto",
+) -> tuple[np.ndarray, dict[str, Any]]:
     """RIPT: ``min sum_i ||B_(i)||_* + lam ||W . T||_1,  T >= 0,  s.t.  F = B + T`` on the patch tensor F.
 
     ADMM with one copy ``B_i`` per unfolding (sum of nuclear norms); ``W = W_LS / (|T| + eps)`` with the
@@ -126,5 +147,9 @@ def ript(image: np.ndarray, *, patch: int = 30, step: int = 10, lam_l: float = 0
             continue
         break
     score = grid.reconstruct(t, rule)
-    return np.maximum(score, 0).astype(np.float32), {"iterations": k, "residual": residual, "rank": int(rank),
-                                                     "stop": stop}
+    return np.maximum(score, 0).astype(np.float32), {
+        "iterations": k,
+        "residual": residual,
+        "rank": int(rank),
+        "stop": stop,
+    }

@@ -95,7 +95,7 @@ def _gram(x: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.n
     s = np.sqrt(np.maximum(evals[::-1], 0))
     keep = int(np.count_nonzero(s > max(threshold, s[0] * 1e-7 if s.size else 0)))
     s = s[:keep]
-    v = np.ascontiguousarray(evecs[:, evecs.shape[1] - keep:][:, ::-1], dtype=x.dtype)
+    v = np.ascontiguousarray(evecs[:, evecs.shape[1] - keep :][:, ::-1], dtype=x.dtype)
     u = (a @ v) / s.astype(x.dtype) if keep else np.zeros((a.shape[0], 0), x.dtype)
     s = s.astype(x.dtype)
     return (v, s, u.T) if wide else (u, s, v.T)
@@ -108,7 +108,7 @@ def _orth(y: np.ndarray) -> np.ndarray:
     w, v = np.linalg.eigh((y.T @ y).astype(np.float64))
     keep = w > w[-1] * 1e-12 if w[-1] > 0 else np.zeros(w.shape, bool)
     keep[-1] = True
-    return (y @ (v[:, keep] / np.sqrt(np.maximum(w[keep], np.finfo(float).tiny))).astype(y.dtype))
+    return y @ (v[:, keep] / np.sqrt(np.maximum(w[keep], np.finfo(float).tiny))).astype(y.dtype)
 
 
 def _rayleigh_ritz(x: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -129,8 +129,9 @@ def _rayleigh_ritz(x: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return z, s, (z.T @ b) / s[:, None]
 
 
-def _randomized(x: np.ndarray, k: int, start: np.ndarray | None, power: int,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _randomized(
+    x: np.ndarray, k: int, start: np.ndarray | None, power: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rank-``k`` randomized SVD (range finder + ``power`` subspace iterations) of ``x``, the first columns
     of the sketch taken from ``start`` (previous right singular vectors) when given (with ``power = 0``, a
     tracking step, the basis comes from :func:`_warm_basis`, else from Householder QR); returns the sketch's
@@ -181,8 +182,15 @@ def _warm_basis(y: np.ndarray, warm: int) -> np.ndarray:
     return y
 
 
-def top_svd(x: np.ndarray, threshold: float, state: SVDState | None = None, *, min_rank: int = 0,
-            oversample: int = 10, power: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def top_svd(
+    x: np.ndarray,
+    threshold: float,
+    state: SVDState | None = None,
+    *,
+    min_rank: int = 0,
+    oversample: int = 10,
+    power: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Singular triplets of ``x`` with ``s > threshold`` (at least ``min_rank`` of them when they exist).
 
     Parameters
@@ -306,8 +314,9 @@ def frobenius(f: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->i", flat, flat))
 
 
-def spectral_shrink(f: np.ndarray, shrink: Callable[[np.ndarray], np.ndarray],
-                    skip_below: float | None = None) -> tuple[np.ndarray, int]:
+def spectral_shrink(
+    f: np.ndarray, shrink: Callable[[np.ndarray], np.ndarray], skip_below: float | None = None
+) -> tuple[np.ndarray, int]:
     """Replace the singular values ``s`` of every slice of a stack (k, m, n) by ``shrink(s)`` (s: (k, short
     side), ascending per row; values in [0, s]). Returns the stack and the largest slice rank.
 
@@ -344,6 +353,7 @@ def spectral_svt(f: np.ndarray, tau: float, keep: int = 0) -> tuple[np.ndarray, 
     largest, which stay as they are (:func:`spectral_shrink`; with ``keep = 0`` the slices of Frobenius
     norm at most ``tau`` are zero and skipped: a quarter of MSLSTIPT's dictionary slices). Returns the
     stack and the largest slice rank."""
+
     def shrink(s: np.ndarray) -> np.ndarray:
         out = np.maximum(s - tau, 0)
         if keep:
