@@ -294,7 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="METHOD.PARAM=VALUE",
         help="override a method parameter (repeatable), e.g. tophat.size=7",
     )
-    p.add_argument("--curves", action="store_true", help="also compute Pd-Fa and ROC curves (stored in run.json)")
+    p.add_argument(
+        "--curves",
+        nargs="?",
+        type=int,
+        const=256,
+        default=0,
+        metavar="N",
+        help="also compute Pd-Fa, IoU and ROC curves at N thresholds k/N (default N: 256, every level of an "
+        "8-bit map; one component tree per image), stored in run.json and curves.csv",
+    )
     p.add_argument(
         "--ci",
         type=float,

@@ -20,6 +20,7 @@ import numpy as np
 from benchmark.datasets import Dataset
 from benchmark.detection import ImageRecord
 from benchmark.metrics import CurveMetrics, DetectionMetrics, ImageStats, Protocol, bootstrap_ci, get_protocol
+from benchmark.metrics.curves import curve_thresholds
 from benchmark.policies import Policy, parse_policy
 from benchmark.record import PolicyRecord
 
@@ -55,7 +56,7 @@ def score_maps(
     samples: Iterable[Sample],
     protocol: Protocol | str,
     policy: str | Policy,
-    curves: bool = False,
+    curves: bool | int = False,
     ci: float | None = None,
     keep: bool = False,
 ) -> Evaluation:
@@ -65,7 +66,8 @@ def score_maps(
     policy and accumulated in :class:`DetectionMetrics`; a ``None`` map (a failed image) is an empty
     prediction, and an all-zero map for the policy's fit and the curves. A policy that needs fitting
     (``sweep``) is fitted on a first pass, so ``samples`` must then be re-iterable (a list, :class:`RecordMaps`).
-    ``curves=True`` adds the Pd-Fa and ROC curves (on the policy's normalised maps); ``ci`` (e.g. 95) adds
+    ``curves`` (``True``: 256 thresholds, or their number) adds the Pd-Fa, IoU and ROC curves at every
+    threshold (on the policy's normalised maps); ``ci`` (e.g. 95) adds
     bootstrap confidence intervals of IoU, Pd and Fa over images as ``metrics["ci"]``; ``keep=True`` keeps
     each image's ``(prediction, gt)`` at the protocol's resolution, what the metrics counted.
     """
@@ -80,7 +82,8 @@ def score_maps(
             pol.fit_update(score, gt)
         pol.fit_done()
     acc = DetectionMetrics(proto)
-    curve = CurveMetrics(proto) if curves else None
+    n_thresholds = curve_thresholds(curves)
+    curve = CurveMetrics(proto, n_thresholds) if n_thresholds else None
     image_stats: list[ImageStats] = []
     result = Evaluation(metrics={}, policy=pol.record(), per_image={})
     for sample_id, failed, score, gt, fraction in _prepared(samples, proto):
@@ -128,7 +131,7 @@ def evaluate(
     score_of: ScoreOf,
     protocol: Protocol,
     policy: str | Policy,
-    curves: bool = False,
+    curves: bool | int = False,
     ci: float | None = None,
 ) -> Evaluation:
     """:func:`score_maps` of the usable ``records`` of a run cell (maps from ``score_of``)."""

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.metrics.curves import above
+from benchmark.metrics.tree import levels
 from benchmark.record import PolicyRecord
 from methods.names import Registry
 
@@ -154,12 +156,9 @@ class SweepPolicy(Policy):
         if gt.shape != norm.shape:
             raise ValueError(f"score shape {norm.shape} and ground-truth shape {gt.shape} differ")
         gt = gt.astype(bool, copy=False)
-        # a pixel of value v is above k/256 exactly when k < ceil(256 v)
-        level = np.clip(np.ceil(norm * SWEEP_BINS).astype(np.int64), 0, SWEEP_BINS)
-        hist_all = np.bincount(level.ravel(), minlength=SWEEP_BINS + 1)
-        hist_gt = np.bincount(level[gt], minlength=SWEEP_BINS + 1)
-        self._pred += np.cumsum(hist_all[::-1])[::-1][1:]
-        self._inter += np.cumsum(hist_gt[::-1])[::-1][1:]
+        level = levels(norm, SWEEP_BINS)  # a pixel is above threshold k / 256 exactly when k < its level
+        self._pred += above(np.bincount(level.ravel(), minlength=SWEEP_BINS + 1))
+        self._inter += above(np.bincount(level[gt], minlength=SWEEP_BINS + 1))
         self._gt += int(np.count_nonzero(gt))
         self._n_images += 1
 

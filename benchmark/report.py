@@ -321,7 +321,8 @@ def _json(run: RunRecord, table: str) -> str:
 
 
 def _curves_csv(run: RunRecord) -> str | None:
-    """Long-format curve data (Pd-Fa: x = Fa, y = Pd; ROC: x = FPR, y = TPR), or None without curves."""
+    """Long-format curve data (Pd-Fa: x = Fa, y = Pd; ROC: x = FPR, y = TPR; IoU: x = threshold, y = IoU),
+    or None without curves."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["method", "dataset", "curve", "threshold", "x", "y"])
@@ -337,6 +338,8 @@ def _curves_csv(run: RunRecord) -> str | None:
             roc = curves["roc"]
             for t, fpr, tpr in zip(roc["thresholds"], roc["fpr"], roc["tpr"], strict=True):
                 writer.writerow([name, dataset, "roc", t, fpr, tpr])
+            for t, iou in zip(curves["thresholds"], curves.get("iou", ()), strict=False):  # older runs: none
+                writer.writerow([name, dataset, "iou", t, t, iou])
     return buffer.getvalue() if found else None
 
 

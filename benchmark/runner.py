@@ -78,7 +78,7 @@ class RunConfig:
     on_error: str = "skip"
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     name: str | None = None
-    curves: bool = False
+    curves: bool | int = False  # Pd-Fa/IoU/ROC curves: True (256 thresholds) or their number
     ci: float | None = None  # bootstrap confidence level in percent (e.g. 95)
     compare_paper: bool = False
     backend: str = "local"

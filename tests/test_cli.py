@@ -32,12 +32,16 @@ def test_run_and_report(tmp_path, capsys):
                 "--set",
                 "tophat.size=7",
                 "--compare-paper",
+                "--curves",
+                "11",
             ]
         )
         == 0
     )
     out = capsys.readouterr().out
     assert "Tables written to" in out and "Top-Hat" in out
+    curves = json.loads((tmp_path / "x" / "run.json").read_text())["cells"]["tophat"]["synth"]["curves"]
+    assert curves["thresholds"] == [k / 11 for k in range(11)] and len(curves["iou"]) == len(curves["pd"]) == 11
     run = json.loads((tmp_path / "x" / "run.json").read_text())
     assert run["methods"][0]["params"]["size"] == 7
     (tmp_path / "x" / "table1.md").unlink()

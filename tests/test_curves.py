@@ -1,4 +1,4 @@
-"""Pd-Fa and ROC curves: hand-worked values, brute-force agreement, monotone ROC, input errors."""
+"""Pd-Fa, IoU and ROC curves: hand-worked values, brute-force agreement, monotone ROC, input errors."""
 
 import numpy as np
 import pytest
@@ -19,7 +19,7 @@ def noisy_images(n=4, shape=(32, 32), seed=0):
     return scores, gts
 
 
-def test_curves_by_hand_and_roc_matches_brute_force():
+def test_curves_by_hand():
     scores, gts = noisy_images()
     curves = CurveMetrics("irbench", n_thresholds=8)
     for s, g in zip(scores, gts):
@@ -31,14 +31,25 @@ def test_curves_by_hand_and_roc_matches_brute_force():
     assert pd[0] == 0.0 and fa[0] == 1.0
     # thresholds 5/8 .. 7/8 lie above all clutter (< 0.6); the targets (0.9) survive all of them
     assert list(pd[5:]) == [1.0, 1.0, 1.0] and list(fa[5:]) == [0.0, 0.0, 0.0]
+    assert out["iou"][0] == 9 / 1024 and out["iou"][5:] == [1.0, 1.0, 1.0]
+
+
+def test_roc_and_iou_match_brute_force_and_roc_is_monotone():
+    scores, gts = noisy_images()
+    curves = CurveMetrics("irbench")
+    for s, g in zip(scores, gts):
+        curves.update(s, g)
+    out = curves.compute()
     roc = out["roc"]
-    assert len(roc["thresholds"]) == len(roc["tpr"]) == len(roc["fpr"]) == 256
+    assert len(roc["thresholds"]) == len(roc["tpr"]) == len(roc["fpr"]) == len(out["iou"]) == 256
     for k in (0, 64, 128, 153, 154, 200, 255):
         t = k / 256
         tp = sum(((s > t) & g).sum() for s, g in zip(scores, gts))
         fp = sum(((s > t) & ~g).sum() for s, g in zip(scores, gts))
-        assert roc["tpr"][k] == pytest.approx(tp / sum(g.sum() for g in gts))
+        pos = sum(g.sum() for g in gts)
+        assert roc["tpr"][k] == pytest.approx(tp / pos)
         assert roc["fpr"][k] == pytest.approx(fp / sum((~g).sum() for g in gts))
+        assert out["iou"][k] == pytest.approx(tp / (pos + fp))
     tpr, fpr = np.array(roc["tpr"]), np.array(roc["fpr"])
     assert np.all(np.diff(tpr) <= 0) and np.all(np.diff(fpr) <= 0)
     assert tpr[0] == fpr[0] == 1.0 and tpr[-1] == fpr[-1] == 0.0
@@ -70,7 +81,7 @@ def test_target_curve_equals_evaluate_image_at_every_threshold(name):
 
 
 def test_empty_maps_and_reset():
-    curves = CurveMetrics("basicirstd", n_thresholds=4, roc_bins=4)
+    curves = CurveMetrics("basicirstd", n_thresholds=4)
     gt = np.zeros((16, 16), bool)
     gt[3:5, 3:5] = True
     curves.update(np.zeros((16, 16), np.float32), gt)
@@ -85,8 +96,8 @@ def test_empty_maps_and_reset():
 def test_curve_inputs_are_validated():
     with pytest.raises(ValueError, match="n_thresholds"):
         CurveMetrics("irbench", n_thresholds=1)
-    with pytest.raises(ValueError, match="roc_bins"):
-        CurveMetrics("irbench", roc_bins=0)
+    with pytest.raises(ValueError, match="n_thresholds"):
+        CurveMetrics("irbench", n_thresholds=True)
     curves = CurveMetrics("irbench")
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         curves.update(np.full((4, 4), 2.0), np.zeros((4, 4), bool))

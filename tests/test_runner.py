@@ -109,7 +109,7 @@ def test_run_writes_tables_and_second_run_hits_the_cache(tmp_path):
     assert cell2["n_cached"] == 50 and cell2["metrics"]["protocol"] == "mshnet"
     assert cell2["policy"] == {"kind": "minmax", "value": 0.5, "threshold": None, "optimistic": False}
     curves = (again / "curves.csv").read_text().splitlines()
-    assert curves[0] == "method,dataset,curve,threshold,x,y" and len(curves) == 1 + 64 + 256
+    assert curves[0] == "method,dataset,curve,threshold,x,y" and len(curves) == 1 + 3 * 256  # pd-fa, roc, iou
 
 
 @pytest.mark.parametrize("mode,message", [("raise", "RuntimeError: boom"), ("nan", "non-finite")])

@@ -1,15 +1,16 @@
-"""Pd-Fa and ROC curves over thresholds, in one pass over the images.
+"""Pd-Fa, IoU and ROC curves at every threshold, from one component tree per image.
 
-The score maps are normalised to [0, 1] first (``Policy.normalise``). A pixel is predicted at threshold t
-when its score is ``> t``.
+The score maps are normalised to [0, 1] first (``Policy.normalise``). A pixel is predicted at threshold
+``t_k = k / n`` (k = 0..n-1, compared in float32 like the map) when its score is ``> t_k``.
 
-* Target-level curve: at each of ``n_thresholds`` thresholds k / n_thresholds, Pd = matched targets /
-  targets and Fa = false-alarm pixels / normaliser pixels, with the protocol's matcher and Fa rule (the
-  same counts as :func:`evaluate_image`). Neither is monotone in general: raising the threshold can split
-  a component and move its centroid onto a target.
-* Pixel ROC: 256-bin histograms of target and background scores (one ``bincount`` each per image);
-  at threshold k / roc_bins, TPR = target pixels above it / target pixels and FPR = background pixels
-  above it / background pixels. Both are non-increasing in the threshold.
+* Target level: Pd = matched targets / targets and Fa = false-alarm pixels / all pixels, with the
+  protocol's matcher and Fa rule, equal at every threshold to binarising there and scoring with
+  :func:`~benchmark.metrics.image.evaluate_image` (:mod:`benchmark.metrics.tree` computes all thresholds
+  in one pass). Neither is monotone in general: raising the threshold can split a component and move its
+  centroid onto a target.
+* Pixel level, from per-level histograms: dataset IoU = target pixels above t / (targets + predicted -
+  target pixels above t); ROC: TPR = target pixels above t / target pixels and FPR = background pixels
+  above t / background pixels, both non-increasing in t.
 """
 
 from __future__ import annotations
@@ -18,45 +19,57 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.metrics.components import components, match_components
+from benchmark.metrics.components import components
 from benchmark.metrics.protocols import Protocol, get_protocol
+from benchmark.metrics.tree import threshold_counts
+
+DEFAULT_THRESHOLDS = 256  # the resolution of an 8-bit map
 
 
-def _levels(score: np.ndarray, bins: int) -> np.ndarray:
-    """Level L of each score: the pixel is above threshold k / bins exactly when k < L."""
-    return np.clip(np.ceil(score * bins).astype(np.int64), 0, bins)
+def curve_thresholds(curves: bool | int) -> int:
+    """Thresholds asked for by a ``curves`` option: ``True`` the default 256, an integer >= 2 that many,
+    ``False`` or 0 none (0)."""
+    if curves is True:
+        return DEFAULT_THRESHOLDS
+    if curves is False or curves == 0:
+        return 0
+    if not isinstance(curves, (int, np.integer)) or curves < 2:
+        raise ValueError(f"curves must be True, False or a number of thresholds >= 2, got {curves!r}")
+    return int(curves)
+
+
+def above(hist: np.ndarray) -> np.ndarray:
+    """From a histogram over levels 0..n, the number of pixels above each threshold k (level > k), k < n."""
+    return np.cumsum(hist[::-1])[::-1][1:]
 
 
 class CurveMetrics:
-    """Accumulate Pd-Fa and ROC curves: ``update(normalised_score, gt)`` per image, then ``compute()``.
+    """Accumulate Pd-Fa, IoU and ROC curves: ``update(normalised_score, gt)`` per image, then ``compute()``.
 
     Parameters
     ----------
     protocol : Protocol or str
         Matcher, Fa rule and evaluation resolution (the maps must already be at it).
     n_thresholds : int
-        Thresholds of the target-level curve: 0, 1/n, ..., (n-1)/n.
-    roc_bins : int
-        Thresholds of the pixel ROC: 0, 1/bins, ..., (bins-1)/bins.
+        Thresholds 0, 1/n, ..., (n-1)/n (default 256).
     """
 
-    def __init__(self, protocol: Protocol | str = "irbench", n_thresholds: int = 64, roc_bins: int = 256) -> None:
-        for name, value in (("n_thresholds", n_thresholds), ("roc_bins", roc_bins)):
-            if not isinstance(value, (int, np.integer)) or value < 2:
-                raise ValueError(f"{name} must be an int >= 2, got {value!r}")
+    def __init__(self, protocol: Protocol | str = "irbench", n_thresholds: int = DEFAULT_THRESHOLDS) -> None:
+        if isinstance(n_thresholds, bool) or not isinstance(n_thresholds, (int, np.integer)) or n_thresholds < 2:
+            raise ValueError(f"n_thresholds must be an int >= 2, got {n_thresholds!r}")
         self.protocol = get_protocol(protocol)
         self.n_thresholds = int(n_thresholds)
-        self.roc_bins = int(roc_bins)
         self.reset()
 
     def reset(self) -> None:
         """Forget every accumulated image."""
-        self._matched = np.zeros(self.n_thresholds, dtype=np.int64)
-        self._fa = np.zeros(self.n_thresholds, dtype=np.int64)
+        n = self.n_thresholds
+        self._matched = np.zeros(n, dtype=np.int64)
+        self._fa = np.zeros(n, dtype=np.int64)
+        self._predicted = np.zeros(n, dtype=np.int64)
+        self._hist_gt = np.zeros(n + 1, dtype=np.int64)
+        self._hist_bg = np.zeros(n + 1, dtype=np.int64)
         self._targets = 0
-        self._pixels = 0
-        self._hist_pos = np.zeros(self.roc_bins + 1, dtype=np.int64)
-        self._hist_neg = np.zeros(self.roc_bins + 1, dtype=np.int64)
 
     def update(self, normalised_score: np.ndarray, gt: np.ndarray) -> None:
         """Add one image: a score map with values in [0, 1] and a bool mask of the same shape."""
@@ -69,35 +82,32 @@ class CurveMetrics:
                 f"protocol {self.protocol.name!r} evaluates at {size}x{size}, got shape "
                 f"{score.shape}; call Protocol.prepare first"
             )
-        if not (np.all(score >= 0) and np.all(score <= 1)):
-            raise ValueError("normalised_score must lie in [0, 1] (use Policy.normalise)")
         gt = gt.astype(bool, copy=False)
         g = components(gt)
+        counts = threshold_counts(score, g, gt, self.protocol, self.n_thresholds)  # checks score in [0, 1]
         self._targets += g.n
-        self._pixels += gt.size
-        # thresholds at or above the image maximum predict nothing: no match, no false alarm
-        top = _levels(np.array(score.max()), self.n_thresholds)
-        for k in range(int(top)):
-            m = match_components(score > k / self.n_thresholds, g, self.protocol)
-            self._matched[k] += len(m.pairs)
-            self._fa[k] += int(m.pred.areas[m.false_alarm].sum())
-        level = _levels(score, self.roc_bins)
-        self._hist_pos += np.bincount(level[gt], minlength=self.roc_bins + 1)
-        self._hist_neg += np.bincount(level[~gt], minlength=self.roc_bins + 1)
+        self._matched += counts.matched
+        self._fa += counts.fa_pixels
+        self._predicted += counts.predicted
+        self._hist_gt += counts.hist_gt
+        self._hist_bg += counts.hist_bg
 
     def compute(self) -> dict[str, Any]:
-        """Return ``thresholds``, ``pd``, ``fa`` (target level) and ``roc`` (``thresholds``, ``tpr``, ``fpr``)."""
-        above_pos = np.cumsum(self._hist_pos[::-1])[::-1][1:]  # pixels with level > k
-        above_neg = np.cumsum(self._hist_neg[::-1])[::-1][1:]
-        pos, neg = max(int(self._hist_pos.sum()), 1), max(int(self._hist_neg.sum()), 1)
+        """``thresholds``, target-level ``pd`` and ``fa``, pixel-level dataset ``iou`` and ``roc``
+        (``thresholds``, ``tpr``, ``fpr``), each a list over the thresholds."""
+        thresholds = (np.arange(self.n_thresholds) / self.n_thresholds).tolist()
+        inter, above_bg = above(self._hist_gt), above(self._hist_bg)
+        pos, neg = int(self._hist_gt.sum()), int(self._hist_bg.sum())
+        union = pos + self._predicted - inter
         return {
             "protocol": self.protocol.name,
-            "thresholds": (np.arange(self.n_thresholds) / self.n_thresholds).tolist(),
+            "thresholds": thresholds,
             "pd": (self._matched / max(self._targets, 1)).tolist(),
-            "fa": (self._fa / max(self._pixels, 1)).tolist(),
+            "fa": (self._fa / max(pos + neg, 1)).tolist(),
+            "iou": np.where(union > 0, inter / np.maximum(union, 1), 0.0).tolist(),
             "roc": {
-                "thresholds": (np.arange(self.roc_bins) / self.roc_bins).tolist(),
-                "tpr": (above_pos / pos).tolist(),
-                "fpr": (above_neg / neg).tolist(),
+                "thresholds": thresholds,
+                "tpr": (inter / max(pos, 1)).tolist(),
+                "fpr": (above_bg / max(neg, 1)).tolist(),
             },
         }
