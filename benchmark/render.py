@@ -11,7 +11,10 @@ class Table:
     """A paper-style table: grouped column headers, rows, bold marks, group rules and notes.
 
     ``groups`` spans the value columns after the ``n_lead`` leading columns (e.g. one group per dataset).
-    ``rules`` are row indices before which a horizontal rule goes (a new method family).
+    ``rules`` are row indices before which a horizontal rule goes (a new method family). ``title`` (e.g.
+    "Table 1") heads the Markdown caption only: LaTeX numbers its floats itself. ``latex_note`` is the short
+    text LaTeX adds to the caption (protocol and policy); the full ``notes`` go under the Markdown table and
+    into comments after the LaTeX float.
     """
 
     caption: str
@@ -22,6 +25,8 @@ class Table:
     bold: list[list[bool]]
     rules: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    title: str = ""
+    latex_note: str = ""
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -43,7 +48,7 @@ def to_markdown(table: Table) -> str:
         header += [f"{group} {col}".strip() for col in table.columns[index : index + span]]
         index += span
     lines = [
-        f"**{table.caption}**",
+        f"**{table.title}. {table.caption}**" if table.title else f"**{table.caption}**",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join(":---" if i < len(table.lead) else "---:" for i in range(len(header))) + "|",
@@ -57,7 +62,15 @@ def to_markdown(table: Table) -> str:
 
 
 def latex_escape(text: str) -> str:
-    """Escape LaTeX special characters and turn the arrows/units used in headers into math."""
+    """Escape LaTeX special characters, set `code` in typewriter and turn the arrows/units used in headers
+    into math."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick is text
+        parts[-2:] = ["`".join(parts[-2:])]
+    return "".join(rf"\texttt{{{_escape(p)}}}" if i % 2 else _escape(p) for i, p in enumerate(parts))
+
+
+def _escape(text: str) -> str:
     out = text
     for a, b in (
         ("\\", r"\textbackslash{}"),
@@ -70,6 +83,10 @@ def latex_escape(text: str) -> str:
         ("}", r"\}"),
         ("~", r"\textasciitilde{}"),
         ("^", r"\^{}"),
+        ("<", r"\textless{}"),
+        (">", r"\textgreater{}"),
+        ("|", r"\textbar{}"),
+        ("`", r"\textasciigrave{}"),
     ):
         out = out.replace(a, b)
     for a, b in (
@@ -78,6 +95,7 @@ def latex_escape(text: str) -> str:
         ("∞", r"$\infty$"),
         ("×", r"$\times$"),
         ("≥", r"$\geq$"),
+        ("≤", r"$\leq$"),
         ("±", r"$\pm$"),
         ("1e-6", r"$10^{-6}$"),
         ("→", r"$\rightarrow$"),
@@ -87,10 +105,13 @@ def latex_escape(text: str) -> str:
 
 
 def to_latex(table: Table) -> str:
-    """A standalone-compilable booktabs ``table`` environment (needs ``\\usepackage{booktabs}``)."""
+    """A booktabs float a paper can ``\\input`` unedited (needs ``\\usepackage{booktabs}``): ``table*`` (full
+    width) when there is more than one column group, one caption (LaTeX numbers it) with the short
+    ``latex_note``, and the full notes as ``%`` comments after the float."""
     n_lead = len(table.lead)
+    env = "table*" if len(table.groups) > 1 else "table"
     spec = "l" * n_lead + "".join("c" * span for _, span in table.groups)
-    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
+    lines = [rf"\begin{{{env}}}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
     if any(g for g, _ in table.groups):
         cells, rules, col = [""] * n_lead, [], n_lead + 1
         for group, span in table.groups:
@@ -108,9 +129,7 @@ def to_latex(table: Table) -> str:
             for c, b in zip(row, marks, strict=True)
         ]
         lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{latex_escape(table.caption)}}}"]
-    if table.notes:
-        notes = r" \\ ".join(latex_escape(n) for n in table.notes)
-        lines.append(rf"\par\footnotesize {notes}")
-    lines.append(r"\end{table}")
+    caption = " ".join(latex_escape(t) for t in (table.caption, table.latex_note) if t)
+    lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{caption}}}", rf"\end{{{env}}}"]
+    lines += [f"% {' '.join(note.split())}" for note in table.notes]
     return "\n".join(lines) + "\n"

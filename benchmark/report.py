@@ -19,6 +19,7 @@ from benchmark.metrics import BUCKETS
 from benchmark.record import OK, Cell, MethodEntry, RunRecord
 from benchmark.reference import PAPER_SCALE, load_paper, paper_units
 from benchmark.render import Table, fmt, to_latex, to_markdown
+from methods.registry import FAMILIES, KINDS
 
 FORMATS = ("md", "tex", "csv", "json")
 METRICS = (
@@ -32,6 +33,8 @@ def _value(cell: Cell | None, key: str, scale: float) -> float | None:
     if cell is None or not cell.ok:
         return None
     value = cell.metrics.get(key)  # type: ignore[union-attr]
+    if key == "pd" and cell.metrics.get("n_targets") == 0:  # type: ignore[union-attr]
+        return None  # no target: Pd is undefined, not 0
     return None if value is None else value * scale
 
 
@@ -44,7 +47,18 @@ def _ok(run: RunRecord) -> list[tuple[MethodEntry, Cell]]:
     return [(m, c) for d in run.datasets for m, c in run.ok_cells(d["name"])]
 
 
-def _notes(run: RunRecord) -> list[str]:
+def _paper_shown(run: RunRecord, refs: list[dict[str, Any]]) -> bool:
+    """Whether any of the run's method and dataset pairs has a paper value in ``refs``."""
+    return any(
+        _paper(ref, m.name, d["name"], key) is not None
+        for ref in refs
+        for m in run.methods
+        for d in run.datasets
+        for key, *_ in METRICS
+    )
+
+
+def _notes(run: RunRecord, paper_shown: bool = False) -> list[str]:
     env = run.environment
     notes = []
     if not run.complete:
@@ -74,15 +88,17 @@ def _notes(run: RunRecord) -> list[str]:
             f"In brackets: {', '.join(f'{x:g}' for x in sorted(levels))}% bootstrap confidence intervals "
             "over images (1000 resamples, percentile method)."
         )
-    if run.compare_paper:
+    if run.compare_paper and paper_shown:
         notes.append(
             "In parentheses: the value reported in the MSHNet paper (CVPR 2024), whose numbers come "
             "from the `mshnet` protocol with unstated thresholds for traditional methods."
         )
-    for m in run.methods:
-        for dataset, cell in run.cells.get(m.name, {}).items():
-            if not cell.ok:  # shown by its status in the table; the reason says why
-                notes.append(f"{m.display} on {display_name(dataset)}: {cell.status}. {cell.reason}")
+    elif run.compare_paper:
+        notes.append(
+            "--compare-paper: the MSHNet paper (CVPR 2024) reports no value for these methods and datasets "
+            "(its Table 1 covers IRSTD-1k and NUDT-SIRST, its Table 2 IRSTD-1k)."
+        )
+    notes += _status_notes(run)
     if run.failures:
         counts: dict[str, int] = {}
         for f in run.failures:
@@ -110,6 +126,52 @@ def _notes(run: RunRecord) -> list[str]:
     return notes
 
 
+def _status_notes(run: RunRecord) -> list[str]:
+    """One line per status of the cells without numbers: which cells, and why (the reason, once per cell
+    only where it is specific to the cell: failures)."""
+    by_status: dict[str, list[str]] = {}
+    for m in ordered_methods(run):
+        for dataset, cell in run.cells.get(m.name, {}).items():
+            if cell.ok:
+                continue
+            where = f"{m.display} on {display_name(dataset)}"
+            by_status.setdefault(cell.status, []).append(
+                f"{where} ({cell.reason})" if cell.status in ("failed", "no usable images") else where
+            )
+    hints = {
+        "no weights": " (pass --weights METHOD=PATH; the paths tried are in run.json)",
+        "not run": " (see run.json for why)",
+    }
+    return [f"{status}: {'; '.join(cells)}{hints.get(status, '')}." for status, cells in by_status.items()]
+
+
+def _latex_note(run: RunRecord) -> str:
+    """The short note of a LaTeX caption: protocol and binarisation policies."""
+    by_policy: dict[str, list[str]] = {}
+    for m, c in _ok(run):
+        if c.policy is not None and m.display not in by_policy.setdefault(c.policy.name, []):
+            by_policy[c.policy.name].append(m.display)
+    if len(by_policy) == 1:
+        policies = f"binarisation `{next(iter(by_policy))}`"
+    else:
+        policies = "binarisation " + "; ".join(f"`{p}` for {', '.join(ms)}" for p, ms in by_policy.items())
+    return f"Protocol `{run.protocol['name']}`, {policies}." if by_policy else f"Protocol `{run.protocol['name']}`."
+
+
+def ordered_methods(run: RunRecord) -> list[MethodEntry]:
+    """The run's methods in table order: traditional families, then deep; within a family the MSHNet
+    paper's Table 1 order, then the other methods by name."""
+    paper = list(load_paper()["table1"])
+    families = list(FAMILIES)
+
+    def key(m: MethodEntry) -> tuple[int, int, int, str]:
+        family = families.index(m.family) if m.family in families else len(families)
+        rank = paper.index(m.name) if m.name in paper else len(paper)
+        return (KINDS.index(m.kind) if m.kind in KINDS else len(KINDS), family, rank, m.name)
+
+    return sorted(run.methods, key=key)
+
+
 def _paper(ref: dict[str, Any] | None, method: str, dataset: str, key: str) -> float | None:
     if ref is None:
         return None
@@ -126,7 +188,7 @@ def _metric_rows(
     """Rows of formatted values (with paper values in parentheses) and bold marks per column; a cell that
     is not ``ok`` shows its status instead of numbers."""
     datasets = [d["name"] for d in run.datasets]
-    methods = run.methods
+    methods = ordered_methods(run)
     values = [
         [_value(cells_of(m.name, d), key, scale) for d in datasets for key, _, scale, _ in METRICS] for m in methods
     ]
@@ -164,19 +226,26 @@ def table1(run: RunRecord) -> Table:
         return [m.display, m.description if first else ""]
 
     rows, bold = _metric_rows(run, run.cell, ref, lead)
-    families = [m.description for m in run.methods]
+    families = [m.description for m in ordered_methods(run)]
     rules = [i for i in range(1, len(families)) if families[i] != families[i - 1]]
     datasets = [d["name"] for d in run.datasets]
     return Table(
-        caption="Table 1. IoU(%), Pd(%) and Fa(1e-6) per dataset.",
+        title="Table 1",
+        caption="IoU(%), Pd(%) and Fa(1e-6) per dataset.",
+        latex_note=_latex_note(run),
         lead=["Method", "Description"],
         groups=[(display_name(d), len(METRICS)) for d in datasets],
         columns=[label for _ in datasets for _, label, _, _ in METRICS],
         rows=rows,
         bold=bold,
         rules=rules,
-        notes=_notes(run),
+        notes=_notes(run, ref is not None and _paper_shown(run, [ref])),
     )
+
+
+def _scale_metrics(scale: dict[str, Any]) -> dict[str, Any]:
+    """A bucket's metrics with IoU and Pd undefined (None) when the dataset has no target of that scale."""
+    return scale if scale["n_targets"] else {**scale, "iou": None, "pd": None}
 
 
 def table2(run: RunRecord) -> Table:
@@ -191,7 +260,7 @@ def table2(run: RunRecord) -> Table:
             cell = run.cell(name, dataset)
             if cell is None or not cell.ok:
                 return cell
-            return Cell(OK, metrics=cell.metrics["scales"][b])  # type: ignore[index]
+            return Cell(OK, metrics=_scale_metrics(cell.metrics["scales"][b]))  # type: ignore[index]
 
         first = [True]
 
@@ -219,11 +288,14 @@ def table2(run: RunRecord) -> Table:
         "matched targets of the bucket / targets of the bucket. IoU per bucket: target-restricted (each "
         "target with the predicted components that overlap or match it). Fa per bucket: unmatched "
         "predicted components whose own area falls in the bucket (bucket Fa values add up to the total).",
-        "Targets per bucket: " + ("; ".join(counts) or "none") + ".",
-        *_notes(run),
+        "Targets per bucket: " + ("; ".join(counts) or "none") + ". '-': no target of that scale, so IoU and Pd "
+        "are undefined there.",
+        *_notes(run, ref is not None and _paper_shown(run, list(ref.values()))),
     ]
     return Table(
-        caption="Table 2. IoU(%), Pd(%) and Fa(1e-6) per target scale.",
+        title="Table 2",
+        caption="IoU(%), Pd(%) and Fa(1e-6) per target scale.",
+        latex_note=_latex_note(run),
         lead=["Scale", "Method"],
         groups=[(display_name(d), len(METRICS)) for d in datasets],
         columns=[label for _ in datasets for _, label, _, _ in METRICS],
@@ -256,7 +328,7 @@ def _csv(run: RunRecord, with_scales: bool) -> str:
             "n_targets",
         ]
     )
-    for m in run.methods:
+    for m in ordered_methods(run):
         for dataset, cell in run.cells.get(m.name, {}).items():
             base = [m.name, m.description, dataset]
             if not cell.ok:
@@ -270,7 +342,7 @@ def _csv(run: RunRecord, with_scales: bool) -> str:
                 )
                 continue
             for b in BUCKETS:
-                s = met["scales"][b]
+                s = _scale_metrics(met["scales"][b])
                 writer.writerow(
                     base
                     + [
@@ -278,7 +350,7 @@ def _csv(run: RunRecord, with_scales: bool) -> str:
                         "ok",
                         met["protocol"],
                         policy,
-                        *paper_units(s).values(),
+                        *("" if s[k] is None else s[k] * PAPER_SCALE[k] for k in ("iou", "pd", "fa")),
                         "",
                         "",
                         "",
@@ -291,7 +363,7 @@ def _csv(run: RunRecord, with_scales: bool) -> str:
 
 def _json(run: RunRecord, table: str) -> str:
     cells: dict[str, dict[str, Any]] = {}
-    for m in run.methods:
+    for m in ordered_methods(run):
         cells[m.name] = {}
         for dataset, cell in run.cells.get(m.name, {}).items():
             if not cell.ok:
@@ -309,7 +381,7 @@ def _json(run: RunRecord, table: str) -> str:
         "protocol": run.protocol,
         "split": run.split,
         "datasets": run.datasets,
-        "methods": [asdict(m) for m in run.methods],
+        "methods": [asdict(m) for m in ordered_methods(run)],
         "units": "raw fractions (iou, pd, fa are not scaled)",
         "cells": cells,
         "failures": [asdict(f) for f in run.failures],

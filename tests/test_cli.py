@@ -40,6 +40,8 @@ def test_run_and_report(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "Tables written to" in out and "Top-Hat" in out
+    md = (tmp_path / "x" / "table1.md").read_text()
+    assert "reports no value for these methods and datasets" in md and "In parentheses" not in md
     curves = json.loads((tmp_path / "x" / "run.json").read_text())["cells"]["tophat"]["synth"]["curves"]
     assert curves["thresholds"] == [k / 11 for k in range(11)] and len(curves["iou"]) == len(curves["pd"]) == 11
     run = json.loads((tmp_path / "x" / "run.json").read_text())
