@@ -3,29 +3,33 @@
 Examples
 --------
 $ irbench run                                   # every method on the embedded synthetic dataset
-$ irbench run --methods all --dataset irstd1k --data-root ../shared/data
+$ irbench run --methods tophat --limit 5         # a smoke run: the first 5 images
+$ irbench run --methods all --dataset irstd1k --data-root /path/to/datasets
 $ irbench run --methods tophat,ipi --dataset irstd1k,nudt-sirst --protocol basicirstd --compare-paper
-$ irbench list methods
+$ irbench list datasets --data-root /path/to/datasets
 $ irbench report results/<run> --format md,tex
 $ irbench profile --methods mshnet,tophat --sizes 256,512 --run results/<run>
-$ irbench evaluate --pred-dir preds/ --dataset sirst --data-root data --json scores.json
+$ irbench evaluate --pred-dir preds/ --dataset sirst --data-root /path/to/datasets --json scores.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from benchmark.datasets import DATASETS, DEFAULT_MAX_PIXELS, DatasetNotFoundError
+from benchmark.datasets import DATASETS, DEFAULT_MAX_PIXELS, DatasetNotFoundError, get_dataset
 from benchmark.files import OutputError
 from benchmark.metrics import PROTOCOLS
 from benchmark.policies import POLICIES
 from benchmark.pool import PoolStartError
 from benchmark.record import FAILING, RunRecord
-from benchmark.report import FORMATS, write_reports
+from benchmark.render import to_markdown
+from benchmark.report import FORMATS, evaluation_table, write_reports
 from benchmark.runner import DEFAULT_TIMEOUT, RunConfig, RunError, run
 from methods.registry import UnknownMethodError, get_spec, list_methods, resolve_methods
 
@@ -60,8 +64,14 @@ def _method_params(weights: list[str], settings: list[str]) -> dict[str, dict[st
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run, print Table 1; exit 1 when any cell is ``failed`` or ``no usable images`` (tables written)."""
+    methods = resolve_methods(args.methods)
+    params = _method_params(args.weights, args.set)
+    if args.device:  # every method that has a device (the deep ones), unless --set gave one
+        for name in methods:
+            if "device" in get_spec(name).defaults:
+                params.setdefault(name, {}).setdefault("device", args.device)
     config = RunConfig(
-        methods=resolve_methods(args.methods),
+        methods=methods,
         datasets=_split_list(args.dataset),
         data_root=args.data_root,
         split=args.split,
@@ -71,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out=Path(args.out),
         cache=Path(args.cache) if args.cache else None,
         on_error=args.on_error,
-        params=_method_params(args.weights, args.set),
+        params=params,
         name=args.name,
         curves=args.curves,
         ci=args.ci,
@@ -81,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         max_pixels=args.max_pixels,
         overwrite=args.overwrite,
+        limit=args.limit,
         command=["irbench", *sys.argv[1:]] if args.argv is None else ["irbench", *args.argv],
     )
     run_dir = run(config, log=lambda m: print(m, file=sys.stderr))
@@ -107,7 +118,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{name:20s} {spec.kind:12s} {spec.description:15s} policy={spec.policy:12s} {spec.paper}")
     elif args.what == "datasets":
         for name, text in DATASETS.items():
-            print(f"{name:12s} {text}")
+            print(f"{name:12s} {_presence(name, args.data_root):9s} {text}")
     elif args.what == "protocols":
         for name, protocol in PROTOCOLS.items():
             print(f"{name:12s} {protocol.description}")
@@ -115,6 +126,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         for form, text in POLICIES.values():
             print(f"{form:12s} {text}")
     return 0
+
+
+def _presence(name: str, root: str | None) -> str:
+    """``present`` / ``missing`` under ``root`` (default ``$IRBENCH_DATA`` or ``./data``)."""
+    try:
+        get_dataset(name, root)
+    except (DatasetNotFoundError, OSError, ValueError):
+        return "missing"
+    return "present"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -238,30 +258,56 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"predictions (use --strict to make this an error): {format_missing(missing)}",
             file=sys.stderr,
         )
-    text = json.dumps(result, indent=1)
     if args.json:
-        Path(args.json).write_text(text)
-        print(f"wrote {args.json}")
-    else:
-        print(text)
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    print(to_markdown(evaluation_table(result)))
+    if args.json:
+        print(f"Metrics (raw fractions) written to {args.json}")
     return 0
+
+
+def _version() -> str:
+    try:
+        return version("irbench")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="irbench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"irbench {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="run methods on datasets and write Table 1 / Table 2")
     p.add_argument(
-        "--methods", default="all", help="comma list of names, wildcards, 'all', 'traditional', 'deep' or family names"
+        "--methods",
+        default="all",
+        help="comma list of names, wildcards, 'all', 'traditional', 'deep' or family names (default: all)",
     )
     p.add_argument("--dataset", default="synth", help="comma list (default: synth, the embedded dataset)")
     p.add_argument("--data-root", default=None, help="folder holding the datasets (default: $IRBENCH_DATA or ./data)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--protocol", default="irbench", choices=sorted(PROTOCOLS))
-    p.add_argument("--policy", default=None, help="binarisation policy for every method (default: each method's)")
+    p.add_argument("--split", default="test", help="split of every dataset (default: test)")
+    p.add_argument(
+        "--protocol",
+        default="irbench",
+        choices=sorted(PROTOCOLS),
+        help="evaluation protocol (default: irbench; see irbench list protocols)",
+    )
+    p.add_argument(
+        "--policy",
+        default=None,
+        help="binarisation policy for every method (default: each method's; see irbench list policies)",
+    )
+    p.add_argument(
+        "--limit", type=int, default=None, metavar="N", help="only the first N images of each dataset (a smoke run)"
+    )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="device of the deep methods: auto, cpu, cuda or cuda:N (default: each method's, auto)",
+    )
     p.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
     p.add_argument(
         "--backend",
@@ -282,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--on-error",
         default="skip",
         choices=("skip", "fail"),
-        help="unusable images: leave them out and list them (skip) or stop (fail)",
+        help="unusable images: leave them out and list them (skip, the default) or stop (fail)",
     )
     p.add_argument(
         "--weights", action="append", default=[], metavar="METHOD=PATH", help="checkpoint of a deep method (repeatable)"
@@ -335,21 +381,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("list", help="list methods, datasets, protocols or policies")
-    p.add_argument("what", choices=("methods", "datasets", "protocols", "policies"))
+    p.add_argument("what", choices=("methods", "datasets", "protocols", "policies"), help="what to list")
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="with datasets: mark which are present here (default: $IRBENCH_DATA or ./data)",
+    )
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("report", help="re-render the tables of a run folder")
-    p.add_argument("run_dir")
-    p.add_argument("--format", default=",".join(FORMATS), help=f"comma list of {', '.join(FORMATS)}")
+    p.add_argument("run_dir", help="a run folder (holding run.json)")
+    p.add_argument(
+        "--format", default=",".join(FORMATS), help=f"comma list of {', '.join(FORMATS)} (default: all of them)"
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("plot", help="figures of a run: Pd-Fa / ROC curves and a qualitative panel")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="a run folder (holding run.json)")
     p.add_argument("--images", type=int, default=4, help="images in the qualitative panel (default 4)")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("profile", help="parameters, FLOPs (thop MACs) and images/s per method and image size")
-    p.add_argument("--methods", default="mshnet,dnanet,tophat,wslcm", help="comma list as for run")
+    p.add_argument(
+        "--methods", default="mshnet,dnanet,tophat,wslcm", help="comma list as for run (default %(default)s)"
+    )
     p.add_argument("--sizes", default="256,512", help="square image sides (default 256,512)")
     p.add_argument("--repeats", type=int, default=5, help="timed calls, median reported (default 5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls first (default 1)")
@@ -375,25 +430,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a deep method with its official recipe (checkpoint + resume)")
     p.add_argument("--method", required=True, help="mshnet, dnanet, isnet, acm, alcnet, acm-basicirstd, ...")
     p.add_argument("--dataset", default="synth", help="dataset whose train split is used (default synth)")
-    p.add_argument("--data-root", default=None)
+    p.add_argument("--data-root", default=None, help="folder holding the datasets (default: $IRBENCH_DATA or ./data)")
     p.add_argument(
         "--loss",
         default=None,
         help="sls, sls-official, sls-s, sls-l1, sls-l2, iou, iou-batch, dice (default: the method's recipe)",
     )
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the method's recipe)")
+    p.add_argument("--batch", type=int, default=None, help="batch size (default: the method's recipe)")
     p.add_argument("--crop", type=int, default=None, help="training crop side")
     p.add_argument("--base", type=int, default=None, help="rescale reference (long side in [0.5, 2] x base)")
-    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the method's recipe)")
     p.add_argument("--warmup", type=int, default=None, help="warm-up epochs (MSHNet: single head, plain IoU)")
     p.add_argument("--scales", type=int, default=None, help="MSHNet supervised side outputs 0-4 (Table 6)")
     p.add_argument("--out", default=None, help="output folder (default results/train/<method>_<dataset>)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pth")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-fraction", type=float, default=0.1, help="share of train held out for model selection")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, order and augmentation (default 0)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="validation share (default 0.1)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
@@ -407,20 +462,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("reproduce", help="train and score the cells of the MSHNet paper's Tables 3-6")
-    p.add_argument("--table", type=int, required=True, choices=(3, 4, 5, 6))
-    p.add_argument("--dataset", default="synth")
-    p.add_argument("--data-root", default=None)
+    p.add_argument(
+        "--table", type=int, required=True, choices=(3, 4, 5, 6), help="the paper's ablation table to reproduce"
+    )
+    p.add_argument("--dataset", default="synth", help="dataset to train and score on (default synth)")
+    p.add_argument("--data-root", default=None, help="folder holding the datasets (default: $IRBENCH_DATA or ./data)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per cell (default: each recipe's)")
     p.add_argument("--limit", type=int, default=None, help="training images per cell")
     p.add_argument("--test-limit", type=int, default=None, help="score only the first N test images")
-    p.add_argument("--crop", type=int, default=None)
-    p.add_argument("--base", type=int, default=None)
-    p.add_argument("--batch", type=int, default=None)
-    p.add_argument("--warmup", type=int, default=None)
-    p.add_argument("--protocol", default="irbench", choices=sorted(PROTOCOLS))
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--out", default="results/reproduce")
+    p.add_argument("--crop", type=int, default=None, help="training crop side (default: the recipe's)")
+    p.add_argument("--base", type=int, default=None, help="rescale reference (default: the recipe's)")
+    p.add_argument("--batch", type=int, default=None, help="batch size (default: the method's recipe)")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up epochs (default: the recipe's)")
+    p.add_argument(
+        "--protocol", default="irbench", choices=sorted(PROTOCOLS), help="evaluation protocol (default irbench)"
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--out", default="results/reproduce", help="output folder (default results/reproduce)")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("evaluate", help="score saved prediction PNGs against ground truth")
@@ -428,11 +487,13 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--dataset", help="dataset whose ground truth to use")
     group.add_argument("--gt-dir", help="folder of ground-truth masks instead of a dataset")
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--split", default="test")
-    p.add_argument("--protocol", default="irbench", choices=sorted(PROTOCOLS))
+    p.add_argument("--data-root", default=None, help="folder holding the datasets (default: $IRBENCH_DATA or ./data)")
+    p.add_argument("--split", default="test", help="split whose ground truth is used (default test)")
+    p.add_argument(
+        "--protocol", default="irbench", choices=sorted(PROTOCOLS), help="evaluation protocol (default irbench)"
+    )
     p.add_argument("--policy", default="fixed:0.5", help="binarisation of the maps read as /255 (default fixed:0.5)")
-    p.add_argument("--json", default=None, help="write the metrics here (default: print)")
+    p.add_argument("--json", default=None, help="also write the metrics (raw fractions) to this JSON file")
     p.add_argument(
         "--strict",
         action="store_true",
@@ -448,6 +509,9 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = argv
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader of a pipe (| head) went away: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (
         UnknownMethodError,
         DatasetNotFoundError,

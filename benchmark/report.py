@@ -78,9 +78,18 @@ def _notes(run: RunRecord, paper_shown: bool = False) -> list[str]:
             "`sweep` picks the best of 256 thresholds on the test data itself: optimistic, not a "
             "deployable operating point."
         )
-    datasets = ", ".join(
-        f"{display_name(d['name'])} {d['split']} ({d['n_images']} images, {d['layout']} layout)" for d in run.datasets
-    )
+
+    def listed(d: dict[str, Any]) -> str:
+        unusable = sum(s.dataset == d["name"] for s in run.skipped)
+        scored = f"{d['n_images'] - unusable} scored, {unusable} unusable" if unusable else "all scored"
+        listed = (
+            f"first {d['n_images']} of {d['limited_from']} images (--limit)"
+            if d.get("limited_from")
+            else f"{d['n_images']} images listed"
+        )
+        return f"{display_name(d['name'])} {d['split']} ({listed}, {scored}; {d['layout']} layout)"
+
+    datasets = ", ".join(listed(d) for d in run.datasets)
     notes.append(f"Split: {datasets}. Best value per column in bold.")
     levels = {c.metrics["ci"]["level"] for _, c in _ok(run) if "ci" in c.metrics}  # type: ignore[operator]
     if levels:
@@ -303,6 +312,28 @@ def table2(run: RunRecord) -> Table:
         bold=bold,
         rules=rules,
         notes=notes,
+    )
+
+
+def evaluation_table(result: dict[str, Any]) -> Table:
+    """The metrics of ``irbench evaluate`` (raw fractions in ``result``) as a one-row table in paper units."""
+    keys = (("iou", "IoU(%) ↑"), ("niou", "nIoU(%) ↑"), ("pd", "Pd(%) ↑"), ("fa", "Fa(1e-6) ↓"))
+    pd = None if result["n_targets"] == 0 else result["pd"]  # no target: Pd undefined
+    values = {**result, "pd": pd}
+    return Table(
+        caption="Saved predictions scored against the ground truth.",
+        lead=["Images", "Targets"],
+        groups=[("", len(keys))],
+        columns=[label for _, label in keys],
+        rows=[
+            [str(result["n_images"]), str(result["n_targets"])]
+            + [fmt(None if values[k] is None else values[k] * PAPER_SCALE[k]) for k, _ in keys]
+        ],
+        bold=[[False] * (2 + len(keys))],
+        notes=[
+            f"Protocol `{result['protocol']}`; policy `{result['policy']}`; missing or unreadable predictions "
+            f"scored as empty: {result['n_missing_predictions']}; ground truths left out: {len(result['skipped'])}.",
+        ],
     )
 
 

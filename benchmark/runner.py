@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from benchmark.backends import Backend, make_backend
 from benchmark.datasets import DEFAULT_MAX_PIXELS, Dataset, get_dataset
@@ -40,6 +39,7 @@ from benchmark.evaluation import DENSE_MASK_FRACTION, Evaluation, evaluate
 from benchmark.files import dumps, make_folder, write_text
 from benchmark.metrics import Protocol, get_protocol
 from benchmark.policies import parse_policy
+from benchmark.progress import Progress
 from benchmark.record import (
     FAILED,
     NO_USABLE,
@@ -86,6 +86,7 @@ class RunConfig:
     timeout: float | None = DEFAULT_TIMEOUT  # per image, traditional detectors; None or 0: no limit
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     overwrite: bool = False
+    limit: int | None = None  # only the first N images of each dataset (a smoke run); None: all
     command: list[str] = field(default_factory=list)
 
 
@@ -258,6 +259,7 @@ class _Run:
                 "scheduler",
                 "timeout",
                 "max_pixels",
+                "limit",
                 "curves",
                 "ci",
                 "compare_paper",
@@ -324,11 +326,16 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
         parse_policy(config.policy)
     if config.on_error not in ("skip", "fail"):
         raise RunError(f"on_error must be 'skip' or 'fail', got {config.on_error!r}")
+    if config.limit is not None and (isinstance(config.limit, bool) or config.limit < 1):
+        raise RunError(f"limit must be a number of images >= 1, got {config.limit!r}")
     if config.timeout is not None and config.timeout < 0:
         raise RunError(f"timeout must be >= 0 seconds (0: no limit), got {config.timeout:g}")
     specs = [get_spec(m) for m in config.methods]
     params, rejected = _resolve_params(config)
     datasets = [get_dataset(d, config.data_root, config.split, max_pixels=config.max_pixels) for d in config.datasets]
+    if config.limit:
+        for dataset in datasets:
+            dataset.limit(config.limit)
     run_dir = _run_dir(config, datasets, log)
     store = ScoreStore(make_folder(config.cache or Path(config.out) / "cache"))
     state = _Run(config, protocol, datasets, store, run_dir, log)
@@ -337,7 +344,7 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
     started = time.perf_counter()
     with (
         make_backend(config.backend, config.jobs, config.scheduler) as backend,
-        tqdm(total=len(specs) * sum(len(d) for d in datasets), unit="img", desc="irbench", disable=None) as bar,
+        Progress(len(specs) * sum(len(d) for d in datasets)) as bar,
     ):
         probes = [
             DetectJob.of(s, params[s.name], datasets[0], root)
@@ -349,7 +356,7 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
             policy = config.policy or spec.policy
             state.record.methods.append(_method_entry(spec, params[spec.name], policy))
             for dataset in datasets:
-                bar.set_postfix_str(f"{spec.name} on {dataset.name}")
+                bar.describe(f"{spec.name} on {dataset.name}")
                 cell, records, result = _run_cell(
                     spec,
                     params[spec.name],

@@ -39,15 +39,25 @@ class Dataset(ABC):
         """The ground truth of :meth:`load` without decoding an image file; ``SampleError`` where :meth:`load`
         raises one, except for an image file whose header reads but whose pixels do not."""
 
+    def limit(self, n: int) -> None:
+        """Keep only the first ``n`` ids (a smoke run); :meth:`describe` then records how many the split
+        lists."""
+        if n < len(self.ids):
+            self.n_listed = len(self.ids)
+            self.ids = self.ids[:n]
+
     def describe(self) -> dict[str, object]:
-        """Facts recorded in a run's metadata."""
-        return {
+        """Facts recorded in a run's metadata (``limited_from``: the split's size when :meth:`limit` cut it)."""
+        facts: dict[str, object] = {
             "name": self.name,
             "split": self.split,
             "n_images": len(self.ids),
             "location": self.location,
             "layout": self.layout,
         }
+        if getattr(self, "n_listed", None) is not None:
+            facts["limited_from"] = self.n_listed
+        return facts
 
     def __len__(self) -> int:
         return len(self.ids)

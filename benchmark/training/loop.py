@@ -394,7 +394,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
             range(n_batches),
             desc=f"epoch {epoch + 1}/{recipe.epochs}",
             unit="batch",
-            disable=not config.progress,
+            disable=None if config.progress else True,  # None: no bar where stderr is not a terminal
             leave=False,
         )
         for b in bar:
