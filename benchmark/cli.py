@@ -152,7 +152,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from benchmark.figures import make_figures
 
-    for path in make_figures(args.run_dir, args.images):
+    for path in make_figures(args.run_dir, args.images, log=lambda m: print(f"irbench: {m}", file=sys.stderr)):
         print(path)
     return 0
 

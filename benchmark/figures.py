@@ -11,6 +11,7 @@ the metrics counted: the predictions come from :func:`benchmark.evaluation.score
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,29 +29,65 @@ from benchmark.datasets import Dataset, SampleError, display_name, get_dataset  
 from benchmark.evaluation import score_maps  # noqa: E402
 from benchmark.metrics import Matching, get_protocol, match_components  # noqa: E402
 from benchmark.metrics.components import components  # noqa: E402
-from benchmark.record import RunRecord  # noqa: E402
+from benchmark.record import Cell, MethodEntry, RunRecord  # noqa: E402
+from benchmark.report import ordered_methods  # noqa: E402
 from benchmark.store import ScoreStore, image_hash  # noqa: E402
 
 COLOURS = {"correct": "red", "missed": "blue", "false alarm": "yellow"}
 
 
+def _ok_cells(run: RunRecord, dataset: str) -> list[tuple[MethodEntry, Cell]]:
+    """The ok cells of ``dataset`` in the tables' row order."""
+    order = [m.name for m in ordered_methods(run)]
+    return sorted(run.ok_cells(dataset), key=lambda mc: order.index(mc[0].name))
+
+
+def roc_auc(fpr: list[float], tpr: list[float]) -> float:
+    """Area under the ROC of thresholds ``fpr``/``tpr`` (decreasing thresholds), closed by (0, 0) and the
+    point (1, 1) of a threshold below every score, by the trapezoid rule."""
+    x = np.concatenate([[1.0], np.asarray(fpr, float), [0.0]])
+    y = np.concatenate([[1.0], np.asarray(tpr, float), [0.0]])
+    return float(np.sum((x[:-1] - x[1:]) * (y[:-1] + y[1:]) / 2))
+
+
 def plot_curves(run_dir: Path, run: RunRecord) -> list[Path]:
-    """``pd_fa_<dataset>.png`` and ``roc_<dataset>.png`` for every dataset whose cells hold curves."""
+    """``pd_fa_<dataset>.png`` and ``roc_<dataset>.png`` for every dataset whose cells hold curves.
+
+    The Pd-Fa axis is symmetric-log, linear below 1e-6, so thresholds without false alarms (Fa = 0) stay
+    on it; a large marker shows the operating point of each method's table row. The ROC is closed by (0, 0)
+    and (1, 1), and its area (AUC) is in the legend.
+    """
     written = []
     for d in run.datasets:
-        cells = [(m, c) for m, c in run.ok_cells(d["name"]) if c.curves]
+        cells = [(m, c) for m, c in _ok_cells(run, d["name"]) if c.curves]
         if not cells:
             continue
         for kind in ("pd_fa", "roc"):
-            fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
+            fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=120)
             for m, c in cells:
                 curves = c.curves
                 if kind == "pd_fa":
-                    ax.plot(np.asarray(curves["fa"]) * 1e6, curves["pd"], marker=".", label=m.display)
+                    (line,) = ax.plot(np.asarray(curves["fa"]) * 1e6, curves["pd"], lw=1, label=m.display)
+                    ax.plot(
+                        c.metrics["fa"] * 1e6,  # type: ignore[index]
+                        c.metrics["pd"],  # type: ignore[index]
+                        marker="o",
+                        ms=7,
+                        mfc="none",
+                        mec=line.get_color(),
+                        mew=1.5,
+                    )
                 else:
-                    ax.plot(curves["roc"]["fpr"], curves["roc"]["tpr"], label=m.display)
+                    roc = curves["roc"]
+                    fpr, tpr = [1.0, *roc["fpr"], 0.0], [1.0, *roc["tpr"], 0.0]
+                    ax.plot(fpr, tpr, label=f"{m.display} (AUC {roc_auc(roc['fpr'], roc['tpr']):.3f})")
             if kind == "pd_fa":
-                ax.set(xscale="symlog", xlabel="Fa (1e-6)", ylabel="Pd", title=f"Pd-Fa, {display_name(d['name'])}")
+                ax.set_xscale("symlog", linthresh=1.0)
+                ax.set(xlabel="Fa (1e-6; linear below 1)", ylabel="Pd", title=f"Pd-Fa, {display_name(d['name'])}")
+                note = (
+                    f"protocol {run.protocol['name']}; circles: the table's operating point. At low thresholds "
+                    "components merge, so Pd can fall as Fa rises (a curve may turn back)."
+                )
             else:
                 ax.set(
                     xscale="log",
@@ -58,10 +95,11 @@ def plot_curves(run_dir: Path, run: RunRecord) -> list[Path]:
                     ylabel="true positive rate",
                     title=f"ROC, {display_name(d['name'])}",
                 )
+                note = f"protocol {run.protocol['name']}; closed by (0, 0) and (1, 1); AUC by the trapezoid rule"
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
-            fig.text(0.01, 0.01, f"protocol {run.protocol['name']}", fontsize=6)
-            fig.tight_layout()
+            fig.text(0.01, 0.01, note, fontsize=6, wrap=True)
+            fig.tight_layout(rect=(0, 0.05, 1, 1))
             path = run_dir / f"{kind}_{d['name']}.png"
             fig.savefig(path)
             plt.close(fig)
@@ -78,34 +116,72 @@ def _boxes(matching: Matching) -> list[tuple[str, tuple[int, int, int, int]]]:
     return [(kind, (rows.start, cols.start, rows.stop, cols.stop)) for (rows, cols), kind in kinds]
 
 
-def _chosen(ds: Dataset, n_images: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """``(id, image, native gt)`` of the first ``n_images`` usable images with targets."""
+def _per_image_stats(run_dir: Path, dataset: str) -> dict[str, dict[str, int]]:
+    """Per image of ``dataset``: targets, hits, misses and false-alarm pixels summed over the run's methods
+    (from ``per_image.jsonl``)."""
+    totals: dict[str, dict[str, int]] = {}
+    path = run_dir / "per_image.jsonl"
+    for line in path.read_text().splitlines() if path.is_file() else ():
+        row = json.loads(line)
+        stats = row.get("stats")
+        if row["dataset"] != dataset or not stats:
+            continue
+        t = totals.setdefault(row["id"], {"targets": stats["n_gt"], "hits": 0, "misses": 0, "fa": 0})
+        t["hits"] += stats["n_matched"]
+        t["misses"] += stats["n_gt"] - stats["n_matched"]
+        t["fa"] += stats["fa_pixels"]
+    return totals
+
+
+def choose_examples(totals: dict[str, dict[str, int]], ids: list[str], n_images: int) -> list[str]:
+    """Images with targets that show what the methods got right and wrong: in turn the one with the most
+    misses, the most false-alarm pixels and the most hits (summed over methods) not yet taken, until
+    ``n_images``; ties go to the earlier id. Without per-image records, the first images with targets."""
+    order = {sample: i for i, sample in enumerate(ids)}
+    pool = [i for i in ids if totals.get(i, {}).get("targets", 0) > 0]
+    if not pool:
+        return []
+    chosen: list[str] = []
+    criteria = ("misses", "fa", "hits")
+    while len(chosen) < min(n_images, len(pool)):
+        key = criteria[len(chosen) % 3]
+        rest = [i for i in pool if i not in chosen]
+        chosen.append(max(rest, key=lambda i: (totals[i][key], -order[i])))
+    return chosen
+
+
+def _chosen(run_dir: Path, ds: Dataset, n_images: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(id, image, native gt)`` of the examples :func:`choose_examples` picks (usable images only)."""
+    totals = _per_image_stats(run_dir, ds.name)
+    if not totals:  # a run without per-image records: the first images with targets
+        totals = {}
+        for sample in ds.ids:
+            try:
+                totals[sample] = {"targets": int(ds.load_mask(sample).any()), "hits": 0, "misses": 0, "fa": 0}
+            except SampleError:
+                continue
     chosen = []
-    for sample in ds.ids:
-        if len(chosen) == n_images:
-            break
+    for sample in choose_examples(totals, ds.ids, n_images):
         try:
-            gt = ds.load_mask(sample)
-            if gt.any():
-                chosen.append((sample, ds.load_image(sample), gt))
+            chosen.append((sample, ds.load_image(sample), ds.load_mask(sample)))
         except SampleError:
             continue
     return chosen
 
 
 def plot_qualitative(run_dir: Path, run: RunRecord, dataset: str, n_images: int = 4) -> Path:
-    """``qualitative_<dataset>.png``: the first ``n_images`` images with targets, one column per method,
-    each binarised by the policy its cell applied (a ``sweep`` cell by its fitted threshold), at the
-    protocol's resolution."""
+    """``qualitative_<dataset>.png``: ``n_images`` images chosen by :func:`choose_examples`, the input, the
+    ground truth and one column per method, each binarised by the policy its cell applied (a ``sweep`` cell
+    by its fitted threshold), at the protocol's resolution."""
     ds = get_dataset(dataset, run.data_root, run.split)
     proto = get_protocol(run.protocol["name"])
     store = ScoreStore(run.cache)
-    cells = run.ok_cells(dataset)
-    chosen = _chosen(ds, n_images)
+    cells = _ok_cells(run, dataset)
+    chosen = _chosen(run_dir, ds, n_images)
     fig, axes = plt.subplots(
-        len(chosen), len(cells) + 1, figsize=(2.2 * (len(cells) + 1), 2.2 * len(chosen)), dpi=120, squeeze=False
+        len(chosen), len(cells) + 2, figsize=(2.2 * (len(cells) + 2), 2.2 * len(chosen)), dpi=120, squeeze=False
     )
-    for c, (m, cell) in enumerate(cells, start=1):
+    for c, (m, cell) in enumerate(cells, start=2):
         samples = []
         for sample, image, gt in chosen:
             entry = store.get(m.name, cell.store_key, image_hash(image), image.shape)  # type: ignore[arg-type]
@@ -129,7 +205,10 @@ def plot_qualitative(run_dir: Path, run: RunRecord, dataset: str, n_images: int 
         axes[r, 0].imshow(image, cmap="gray")
         axes[r, 0].set_ylabel(sample, fontsize=7)
         _inset(axes[r, 0], image, gt)
+        axes[r, 1].imshow(gt, cmap="gray", vmin=0, vmax=1)
+        _inset(axes[r, 1], gt.astype(np.float32), gt)
     axes[0, 0].set_title("Input", fontsize=8)
+    axes[0, 1].set_title("Ground truth", fontsize=8)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
@@ -137,7 +216,8 @@ def plot_qualitative(run_dir: Path, run: RunRecord, dataset: str, n_images: int 
         0.01,
         0.005,
         "red: correct, blue: missed, yellow: false alarm; inset: close-up of the first target"
-        f"; at the {proto.name} evaluation resolution",
+        f"; at the {proto.name} evaluation resolution; rows: the images with the most misses, false-alarm "
+        "pixels and hits over all methods, in turn",
         fontsize=7,
     )
     fig.tight_layout(rect=(0, 0.02, 1, 1))
@@ -325,7 +405,7 @@ def plot_fig1(run_dir: Path, run: RunRecord, profile: dict[str, Any], dataset: s
         handleheight=room * 0.6,
         borderpad=1.2,
         frameon=False,
-        title="circle area",
+        title="circle area" if deep else None,
         title_fontsize=8,
     )
     device = sorted({m["device"] for m in profile["methods"]})
@@ -355,16 +435,21 @@ def _reference_flops(values: list[float]) -> list[float]:
     return inside[-3:]
 
 
-def make_figures(run_dir: str | Path, n_images: int = 4) -> list[Path]:
-    """All figures of ``run_dir`` (curves need a run made with ``--curves``, Fig. 1 a ``profile.json``)."""
+def make_figures(run_dir: str | Path, n_images: int = 4, log: Callable[[str], None] = print) -> list[Path]:
+    """All figures of ``run_dir`` (curves need a run made with ``--curves``, Fig. 1 a ``profile.json``);
+    ``log`` says which figures cannot be drawn and why."""
     run_dir = Path(run_dir)
     run = RunRecord.read(run_dir)
     written = plot_curves(run_dir, run)
+    if not written:
+        log(f"no Pd-Fa or ROC curves: {run_dir} holds no curve data (run irbench run with --curves)")
     for d in run.datasets:
         if run.ok_cells(d["name"]):
             written.append(plot_qualitative(run_dir, run, d["name"], n_images))
     profile_path = run_dir / "profile.json"
-    if profile_path.is_file():
+    if not profile_path.is_file():
+        log(f"no Fig. 1: {run_dir} holds no profile.json (irbench profile --run {run_dir})")
+    else:
         profile = json.loads(profile_path.read_text())
         written += [p for d in run.datasets if (p := plot_fig1(run_dir, run, profile, d["name"])) is not None]
     return written

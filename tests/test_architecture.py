@@ -13,7 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # lowest first; a module may import from its own layer or a lower one, never from a higher one
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("methods",),
-    ("benchmark.files", "benchmark.environment", "benchmark.record", "benchmark.reference", "benchmark.render"),
+    (
+        "benchmark.files",
+        "benchmark.environment",
+        "benchmark.record",
+        "benchmark.reference",
+        "benchmark.render",
+        "benchmark.progress",
+    ),
     ("benchmark.datasets", "benchmark.metrics", "benchmark.policies"),
     (
         "benchmark.detection",

@@ -336,8 +336,14 @@ def test_figures_curves_and_qualitative_panel(tmp_path):
     from benchmark.figures import make_figures
 
     run_dir = run(synth_config(tmp_path, curves=True), log=lambda m: None)
-    paths = make_figures(run_dir, n_images=2)
+    said: list[str] = []
+    paths = make_figures(run_dir, n_images=2, log=said.append)
     assert sorted(p.name for p in paths) == ["pd_fa_synth.png", "qualitative_synth.png", "roc_synth.png"]
+    assert said == [f"no Fig. 1: {run_dir} holds no profile.json (irbench profile --run {run_dir})"]
+    plain = run(synth_config(tmp_path, name="plain"), log=lambda m: None)
+    said.clear()
+    assert [p.name for p in make_figures(plain, n_images=1, log=said.append)] == ["qualitative_synth.png"]
+    assert said[0].startswith("no Pd-Fa or ROC curves") and "--curves" in said[0]
     from PIL import Image
 
     for p in paths:

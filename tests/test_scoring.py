@@ -212,7 +212,9 @@ def test_the_qualitative_boxes_are_what_the_metric_counted_at_256(tmp_path, monk
     monkeypatch.setattr(benchmark.figures, "_boxes", recording)
     record = RunRecord.read(run_dir)
     assert benchmark.figures.plot_qualitative(run_dir, record, "sirst", n_images=3).is_file()
-    keys = [(m.name, f"Misc_{i}") for m, _ in record.ok_cells("sirst") for i in range(3)]
+    totals = benchmark.figures._per_image_stats(run_dir, "sirst")
+    shown = benchmark.figures.choose_examples(totals, [f"Misc_{i}" for i in range(4)], 3)
+    keys = [(m.name, sample) for m, _ in record.ok_cells("sirst") for sample in shown]
     assert len(drawn) == len(keys) == 6
     for key, m in zip(keys, drawn, strict=True):
         assert m.gt.labels.shape == m.pred.labels.shape == (256, 256)
@@ -222,3 +224,23 @@ def test_the_qualitative_boxes_are_what_the_metric_counted_at_256(tmp_path, monk
     assert any(stats[k]["fa_pixels"] for k in keys) and any(stats[k]["n_matched"] for k in keys)
     kinds = {kind for m in drawn for kind, _ in real(m)}
     assert kinds >= {"correct", "false alarm"}
+
+
+def test_examples_show_misses_false_alarms_and_hits_in_turn():
+    totals = {
+        "a": {"targets": 1, "hits": 2, "misses": 0, "fa": 0},
+        "b": {"targets": 2, "hits": 0, "misses": 4, "fa": 3},
+        "c": {"targets": 1, "hits": 1, "misses": 1, "fa": 90},
+        "d": {"targets": 0, "hits": 0, "misses": 0, "fa": 500},  # background only: never an example
+        "e": {"targets": 3, "hits": 6, "misses": 0, "fa": 0},
+    }
+    ids = ["a", "b", "c", "d", "e"]
+    assert benchmark.figures.choose_examples(totals, ids, 3) == ["b", "c", "e"]
+    assert benchmark.figures.choose_examples(totals, ids, 10) == ["b", "c", "e", "a"]
+    assert benchmark.figures.choose_examples({}, ids, 3) == []
+
+
+def test_roc_auc_closes_the_curve():
+    assert benchmark.figures.roc_auc([], []) == 0.5  # only (1, 1) and (0, 0): the diagonal
+    assert benchmark.figures.roc_auc([0.0], [1.0]) == 1.0  # a perfect threshold
+    assert benchmark.figures.roc_auc([0.5], [0.5]) == 0.5
