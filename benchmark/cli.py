@@ -97,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = run(config, log=lambda m: print(m, file=sys.stderr))
     print((run_dir / "table1.md").read_text())
     print(
-        f"Tables written to {run_dir}/: table1.{{md,tex,csv,json}}, table2.{{md,tex,csv,json}}; "
+        f"Tables written to {run_dir}/: table1.{{md,tex,csv,json}}, table2.{{md,tex,csv,json}}, report.html; "
         f"per-image records in per_image.jsonl"
     )
     record = RunRecord.read(run_dir)

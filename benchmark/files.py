@@ -49,6 +49,15 @@ def dumps(value: Any, indent: int | None = None) -> str:
     return json.dumps(json_safe(value), indent=indent, allow_nan=False)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 def write_bytes(path: Path, data: bytes, prefix: str | None = None) -> None:
     """Write ``data`` to ``path`` through a flushed temporary file (``prefix``, default ``.<name>.``, and
     ``.part``) renamed over it; the temporary file is removed when anything fails."""
@@ -57,6 +66,7 @@ def write_bytes(path: Path, data: bytes, prefix: str | None = None) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~_UMASK)  # as open() would create it, not mkstemp's 0600
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -1,9 +1,10 @@
-"""Rendering a :class:`Table` as Markdown or booktabs LaTeX."""
+"""Rendering a :class:`Table` as Markdown, booktabs LaTeX or HTML."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from html import escape
 
 
 @dataclass
@@ -105,11 +106,12 @@ def _escape(text: str) -> str:
 
 
 def to_latex(table: Table) -> str:
-    """A booktabs float a paper can ``\\input`` unedited (needs ``\\usepackage{booktabs}``): ``table*`` (full
-    width) when there is more than one column group, one caption (LaTeX numbers it) with the short
-    ``latex_note``, and the full notes as ``%`` comments after the float."""
+    """A booktabs float a paper can ``\\input`` unedited (needs ``\\usepackage{booktabs}``): a full-width
+    ``table*`` (a two-column paper's column is too narrow even for one dataset with status cells; in a
+    one-column paper it is an ordinary float), one caption (LaTeX numbers it) with the short ``latex_note``,
+    and the full notes as ``%`` comments after the float."""
     n_lead = len(table.lead)
-    env = "table*" if len(table.groups) > 1 else "table"
+    env = "table*"
     spec = "l" * n_lead + "".join("c" * span for _, span in table.groups)
     lines = [rf"\begin{{{env}}}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
     if any(g for g, _ in table.groups):
@@ -132,4 +134,27 @@ def to_latex(table: Table) -> str:
     caption = " ".join(latex_escape(t) for t in (table.caption, table.latex_note) if t)
     lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{caption}}}", rf"\end{{{env}}}"]
     lines += [f"% {' '.join(note.split())}" for note in table.notes]
+    return "\n".join(lines) + "\n"
+
+
+def to_html(table: Table) -> str:
+    """An HTML ``<table>`` (group header row, column header row, bold marks, family rules) with its caption
+    and notes; text is escaped."""
+    n_lead = len(table.lead)
+    title = f"{table.title}. {table.caption}" if table.title else table.caption
+    lines = ['<table class="paper">', f"<caption>{escape(title)}</caption>", "<thead>"]
+    if any(g for g, _ in table.groups):
+        groups = "".join(f'<th colspan="{span}">{escape(group)}</th>' for group, span in table.groups)
+        lines.append(f'<tr><th colspan="{n_lead}"></th>{groups}</tr>')
+    lines.append("<tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.lead + table.columns) + "</tr>")
+    lines += ["</thead>", "<tbody>"]
+    for i, (row, marks) in enumerate(zip(table.rows, table.bold, strict=True)):
+        cells = "".join(
+            f"<td><b>{escape(c)}</b></td>" if b and c not in ("", "-") else f"<td>{escape(c)}</td>"
+            for c, b in zip(row, marks, strict=True)
+        )
+        lines.append(f'<tr class="rule">{cells}</tr>' if i in table.rules and i else f"<tr>{cells}</tr>")
+    lines += ["</tbody>", "</table>"]
+    if table.notes:
+        lines.append('<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in table.notes) + "</ul>")
     return "\n".join(lines) + "\n"

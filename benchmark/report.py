@@ -15,13 +15,14 @@ from typing import Any
 
 from benchmark.datasets import display_name
 from benchmark.files import dumps, write_text
+from benchmark.html_report import html_report
 from benchmark.metrics import BUCKETS
 from benchmark.record import OK, Cell, MethodEntry, RunRecord
 from benchmark.reference import PAPER_SCALE, load_paper, paper_units
 from benchmark.render import Table, fmt, to_latex, to_markdown
 from methods.registry import FAMILIES, KINDS
 
-FORMATS = ("md", "tex", "csv", "json")
+FORMATS = ("md", "tex", "csv", "json", "html")  # html: one report.html for both tables
 METRICS = (
     ("iou", "IoU(%) ↑", PAPER_SCALE["iou"], max),
     ("pd", "Pd(%) ↑", PAPER_SCALE["pd"], max),
@@ -447,7 +448,8 @@ def _curves_csv(run: RunRecord) -> str | None:
 
 
 def write_reports(run_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
-    """Write ``table1.*`` and ``table2.*`` in ``formats`` from ``run_dir/run.json``; return the paths.
+    """Write ``table1.*`` and ``table2.*`` in ``formats`` (``html``: one ``report.html`` with both tables and
+    the figures present) from ``run_dir/run.json``; return the paths.
 
     Each file is written atomically; an incomplete run's tables say so in their notes.
     """
@@ -456,9 +458,10 @@ def write_reports(run_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> li
     if unknown:
         raise ValueError(f"Unknown report format(s) {', '.join(sorted(unknown))}. Available: {', '.join(FORMATS)}")
     run = RunRecord.read(run_dir)
-    written = []
+    written, tables = [], []
     for stem, build, with_scales in (("table1", table1, False), ("table2", table2, True)):
         table = build(run)
+        tables.append(table)
         texts = {
             "md": lambda t=table: to_markdown(t),
             "tex": lambda t=table: to_latex(t),
@@ -466,7 +469,10 @@ def write_reports(run_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> li
             "json": lambda s=stem: _json(run, s),
         }
         for fmt_name in formats:
-            written.append(write_text(run_dir / f"{stem}.{fmt_name}", texts[fmt_name]()))
+            if fmt_name != "html":
+                written.append(write_text(run_dir / f"{stem}.{fmt_name}", texts[fmt_name]()))
+    if "html" in formats:
+        written.append(write_text(run_dir / "report.html", html_report(run_dir, run, tables, _latex_note(run))))
     curves = _curves_csv(run)
     if curves is not None:
         written.append(write_text(run_dir / "curves.csv", curves))

@@ -31,7 +31,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "benchmark.offline",
         "benchmark.training",
     ),
-    ("benchmark.runner", "benchmark.report", "benchmark.figures", "benchmark.profiling", "benchmark.reproduce"),
+    (
+        "benchmark.runner",
+        "benchmark.report",
+        "benchmark.html_report",
+        "benchmark.figures",
+        "benchmark.profiling",
+        "benchmark.reproduce",
+    ),
     ("benchmark.cli",),
 )
 METHOD_NAMES = re.compile(

@@ -78,10 +78,21 @@ def test_rows_follow_the_paper_and_empty_cells_are_summarised_per_status(two_dat
     assert json.loads((two_dataset_run / "table1.json").read_text())["table"] == "table1"
 
 
+@pytest.fixture(scope="module")
+def synth_run(tmp_path_factory) -> Path:
+    config = RunConfig(
+        methods=["tophat", "mshnet"], datasets=["synth"], jobs=1, out=tmp_path_factory.mktemp("synth"), name="s"
+    )
+    return run(config, log=lambda m: None)
+
+
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
-def test_both_tables_compile_without_overfull_boxes_or_float_warnings(two_dataset_run, tmp_path):
+@pytest.mark.parametrize("which", ["two_dataset_run", "synth_run"])
+def test_both_tables_compile_without_overfull_boxes_or_float_warnings(which, request, tmp_path):
+    run_dir = request.getfixturevalue(which)
+    assert r"\begin{table*}" in (run_dir / "table1.tex").read_text()
     for name in ("table1.tex", "table2.tex"):
-        shutil.copy(two_dataset_run / name, tmp_path / name)
+        shutil.copy(run_dir / name, tmp_path / name)
     (tmp_path / "paper.tex").write_text(
         "\\documentclass[twocolumn]{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
         "\\input{table1}\n\\input{table2}\nText.\n\\end{document}\n"
