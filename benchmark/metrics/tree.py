@@ -293,7 +293,7 @@ class _Workspace(threading.local):
         held = self.buffers.get(dtype)
         if held is None or held[0].size < size:
             held = self.buffers[dtype] = (
-                np.empty(size, np.int32 if size < 2**31 else np.int64),
+                np.empty(size, np.int32),
                 np.empty((size, 4), dtype),
                 np.empty(size, np.uint8),
                 np.empty(size + 1, np.int64),
@@ -347,10 +347,12 @@ def threshold_counts(
     Raises
     ------
     ValueError
-        A score outside [0, 1] (or NaN), or a mask of another shape.
+        A score outside [0, 1] (or NaN), a mask of another shape, or 2**31 pixels or more.
     """
     if np.shape(score) != np.shape(gt_mask) or np.ndim(score) != 2:
         raise ValueError(f"score shape {np.shape(score)} and mask shape {np.shape(gt_mask)} must be equal and 2-D")
+    if np.size(score) >= 2**31 - 2**20:  # pixel indices are int32
+        raise ValueError(f"score of {np.size(score)} pixels: the tree engine takes fewer than 2**31")
     padded = _padded_levels(score, n)
     cy = np.ascontiguousarray(gt.centroids[:, 0], dtype=np.float64)
     cx = np.ascontiguousarray(gt.centroids[:, 1], dtype=np.float64)
