@@ -17,13 +17,14 @@ from methods.deep.basicirstd_acm import BasicIRSTDACMNet, BasicIRSTDALCNet
 from methods.deep.checkpoint import load_gluon_or_torch
 from methods.deep.fuse import prepare_for_inference
 from methods.registry import MissingWeightsError, create
+from tests.conftest import need
 
 torch.set_num_threads(1)
 
 
 def _reference_block(shared_data: Path, title: str) -> tuple[int, list[tuple[str, tuple[int, ...]]]]:
     """(params, [(key, shape)]) of the block of statedict-keys.txt whose header starts with ``title``."""
-    text = (shared_data.parent / "reference" / "statedict-keys.txt").read_text()
+    text = need(shared_data.parent / "reference" / "statedict-keys.txt").read_text()
     block = text.split(f"##### {title}", 1)[1].split("#####", 1)[0]
     params = int(re.search(r"params=(\d+)", block).group(1))
     keys = [
@@ -54,7 +55,7 @@ def test_parameter_counts() -> None:
 
 
 def test_official_mxnet_weights_load_strictly(shared_data: Path) -> None:
-    folder = shared_data / "weights" / "mxnet-official"
+    folder = need(shared_data / "weights" / "mxnet-official")
     for net, pattern in ((MPCMResNetFPN(), "alcnet_*.params"), (ASKCResUNet(), "acm_*.params")):
         report = load_gluon_or_torch(net, next(folder.glob(pattern)), fixed_bn=("stem.0",))
         assert report == ([], [])
@@ -233,10 +234,10 @@ def test_recorded_sirst_iou_is_one_rollover_window(
     split order never gives it."""
     method, extra, pattern, batch = repro.MODELS[name]
     recorded = repro.RECORDED[name]
-    sirst = shared_data / "SIRST"
+    sirst = need(shared_data / "SIRST")
     ids = (sirst / "idx_427" / "test.txt").read_text().split()
     det = create(
-        method, weights=str(next((shared_data / "weights" / "mxnet-official").glob(pattern))), device="cpu", **extra
+        method, weights=str(next(need(shared_data / "weights" / "mxnet-official").glob(pattern))), device="cpu", **extra
     )
     det.configure("sirst")
     counts = repro.official_counts(sirst, ids, det.network)

@@ -19,6 +19,7 @@ from methods.deep.checkpoint import (
     load_checkpoint,
     read_state_dict,
 )
+from tests.conftest import need
 
 torch.set_num_threads(1)
 
@@ -181,7 +182,7 @@ def test_gluon_name_mapping() -> None:
 def test_lesps_checkpoints_load_strictly(shared_data: Path) -> None:
     from methods.deep.basicirstd_acm import BasicIRSTDACMNet, BasicIRSTDALCNet
 
-    folder = shared_data / "weights" / "basicirstd-format"
+    folder = need(shared_data / "weights" / "basicirstd-format")
     for net, name in ((BasicIRSTDACMNet(), "ACM_full.pth.tar"), (BasicIRSTDALCNet(), "ALCNet_full.pth.tar")):
         raw = read_state_dict(folder / name)
         assert all(k.startswith("model.") for k in raw)

@@ -1,4 +1,12 @@
-"""``basicirstd`` Pd/Fa/IoU/nIoU against the independent ``pyirstdmetrics`` package, on perturbed masks."""
+"""``basicirstd`` Pd/Fa/IoU/nIoU against the independent ``pyirstdmetrics`` package, on perturbed masks.
+
+``pyirstdmetrics`` pins numpy < 2, so it runs in its own environment (``.venv-crosscheck``, made by
+``.ci/run``, or ``$IRBENCH_CROSSCHECK_PYTHON``) and the tests here run on the numpy users get."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +15,13 @@ from scipy import ndimage
 from benchmark.datasets import read_mask
 from benchmark.metrics import detection_metrics
 
-pim = pytest.importorskip("py_irstd_metrics")
+CROSSCHECK = Path(__file__).resolve().parents[1] / ".venv-crosscheck" / "bin" / "python"
+PYTHON = Path(os.environ.get("IRBENCH_CROSSCHECK_PYTHON", CROSSCHECK))
+pytestmark = pytest.mark.skipif(
+    not PYTHON.is_file(),
+    reason=f"no pyirstdmetrics environment at {PYTHON} (python3.11 -m venv .venv-crosscheck && "
+    ".venv-crosscheck/bin/pip install pyirstdmetrics==1.0.2; it pins numpy < 2, so it stays out of .venv)",
+)
 
 
 def perturb(gt: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -31,39 +45,26 @@ def perturb(gt: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return pred
 
 
-def reference(preds, gts):
-    pdfa = pim.ProbabilityDetectionAndFalseAlarmRate(num_bins=1, distance_threshold=3)
-    cm = pim.CMMetrics(
-        num_bins=1,
-        threshold=0.5,
-        metric_handlers={
-            "iou": pim.IoUHandler(with_dynamic=False, with_binary=True, sample_based=False),
-            "niou": pim.IoUHandler(with_dynamic=False, with_binary=True, sample_based=True),
-        },
-    )
-    for pred, gt in zip(preds, gts):
-        prob = pred.astype(np.float64)
-        pdfa.update(prob, gt)
-        cm.update(prob, gt)
-    r, c = pdfa.get(), cm.get()
-    return {
-        "pd": float(np.ravel(r["probability_detection"])[0]),
-        "fa": float(np.ravel(r["false_alarm"])[0]),
-        "iou": float(c["iou"]["binary"]),
-        "niou": float(c["niou"]["binary"]),
-    }
+def reference(preds, gts, tmp_path: Path) -> dict[str, float]:
+    """The metrics by ``pyirstdmetrics``, computed in its own environment (tests/pyirstd_reference.py)."""
+    masks = tmp_path / "masks.npz"
+    np.savez(masks, **{f"pred_{i}": p for i, p in enumerate(preds)}, **{f"gt_{i}": g for i, g in enumerate(gts)})
+    script = Path(__file__).with_name("pyirstd_reference.py")
+    done = subprocess.run([str(PYTHON), str(script), str(masks)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
-def check(gts, seed):
+def check(gts, seed, tmp_path):
     rng = np.random.default_rng(seed)
     preds = [perturb(g, rng) for g in gts]
     ours = detection_metrics(preds, gts, "basicirstd")
-    ref = reference(preds, gts)
+    ref = reference(preds, gts, tmp_path)
     for key in ("pd", "fa", "iou", "niou"):
         assert ours[key] == pytest.approx(ref[key], rel=1e-9, abs=1e-12), key
 
 
-def test_agrees_on_synthetic_masks():
+def test_agrees_on_synthetic_masks(tmp_path):
     rng = np.random.default_rng(0)
     gts = []
     for _ in range(25):
@@ -72,11 +73,11 @@ def test_agrees_on_synthetic_masks():
             r, c, s = rng.integers(2, 88), rng.integers(2, 120), int(rng.integers(1, 7))
             gt[r : r + s, c : c + s] = True
         gts.append(gt)
-    check(gts, 1)
+    check(gts, 1, tmp_path)
 
 
-def test_agrees_on_real_irstd1k_masks(shared_data):
+def test_agrees_on_real_irstd1k_masks(shared_data, tmp_path):
     root = shared_data / "IRSTD-1k"
     ids = (root / "test.txt").read_text().split()[:30]
     gts = [read_mask(root / "IRSTD1k_Label" / f"{i}.png") for i in ids]
-    check(gts, 2)
+    check(gts, 2, tmp_path)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from methods.deep.mxnet_params import is_mxnet_params, read_params
+from tests.conftest import need
 
 _FLAGS = {
     np.dtype(np.float32): 0,
@@ -87,7 +88,7 @@ def test_errors_name_the_problem(tmp_path: Path) -> None:
 
 
 def test_real_official_files(shared_data: Path) -> None:
-    folder = shared_data / "weights" / "mxnet-official"
+    folder = need(shared_data / "weights" / "mxnet-official")
     alc = read_params(next(folder.glob("alcnet_*.params")))
     acm = read_params(next(folder.glob("acm_*.params")))
     assert len(alc) == 196 and len(acm) == 290
