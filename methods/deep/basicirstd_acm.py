@@ -2,7 +2,7 @@
 
 These are the definitions the BasicIRSTD toolbox and the LESPS checkpoints use (1 input channel,
 per-dataset mean/std, torchvision-style residual blocks, stride-4 stem). BasicIRSTD's "ALCNet" has no
-local-contrast module: it is an ACM variant (deep-models.md §1.5), hence the separate method name. Its
+local-contrast module: it is an ACM variant, hence the separate method name. Its
 ``uplayer1``/``uplayer2`` are never called but are kept so that its checkpoints load strictly.
 """
 

@@ -1,4 +1,4 @@
-"""Layers shared by the MSHNet and DNANet re-implementations (deep-models.md §1.2, §1.3).
+"""Layers shared by the MSHNet and DNANet re-implementations.
 
 Both networks are built from the same residual block with CBAM attention: conv3x3 (bias) + BN + ReLU,
 conv3x3 (bias) + BN, channel attention, spatial attention, a conv1x1 + BN shortcut when the channel count

@@ -5,7 +5,7 @@ packages (and of ``torchvision.ops.deform_conv2d``): for kernel position ``k = i
 is the vertical offset and ``2k + 1`` the horizontal one. Samples falling outside the image read zeros
 (bilinear weights of the out-of-range corners are dropped), as in the CUDA kernels.
 
-Modules with the state_dict layouts of the two ISNet variants (deep-models.md §1.4):
+Modules with the state_dict layouts of the two ISNet variants:
 
 * :class:`ModulatedDeformConv` (CharlesShang ``dcn_v2.DCN``): ``weight``, ``bias``,
   ``conv_offset_mask.{weight,bias}`` with ``3*kh*kw`` channels, split as (o1, o2, m); offset = (o1, o2),

@@ -1,6 +1,6 @@
 """DNANet (Li et al., TIP 2023): dense nested attention network (UNet++ of CBAM residual blocks).
 
-Written from deep-models.md §1.3 and statedict-keys.txt. One class covers the official model
+Written from the official architecture and its state_dict layout. One class covers the official model
 (3 input channels, 4,696,888 parameters) and the BasicIRSTD variant (``in_channels=1``, 4,696,568); the
 test-time head is ``final4`` on the feature-pyramid-fused ``conv0_4_final`` features.
 """

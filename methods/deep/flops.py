@@ -28,27 +28,27 @@ def _conv_macs(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torc
 def count_macs(net: nn.Module, input_shape: tuple[int, ...], *extra_inputs: tuple[int, ...]) -> int:
     """Count the multiply-accumulates of one forward pass of ``net`` on zero inputs.
 
-        Parameters
-        ----------
-        net : nn.Module
-        input_shape : tuple of int
-            Shape of the first input, e.g. ``(1, 3, 256, 256)``.
-        *extra_inputs : tuple of int
-            Shapes of further positional inputs (e.g. ISNet's gradient map).
+    Parameters
+    ----------
+    net : nn.Module
+    input_shape : tuple of int
+        Shape of the first input, e.g. ``(1, 3, 256, 256)``.
+    *extra_inputs : tuple of int
+        Shapes of further positional inputs (e.g. ISNet's gradient map).
 
-        Returns
-        -------
-        int
-            MACs of the ``Conv*d``, ``ConvTranspose2d``, ``Linear`` and deformable-conv layers actually run
-            (layers defined but never called cost nothing).
+    Returns
+    -------
+    int
+        MACs of the ``Conv*d``, ``ConvTranspose2d``, ``Linear`` and deformable-conv layers actually run
+        (layers defined but never called cost nothing).
 
-        Notes
-        -----
-        The count is the one papers label "FLOPs" (thop reports MACs). Deformable convolutions count as plain
-        convolutions of the same shape (bilinear sampling not included), as in deep-models.md. Pooling,
-        normalisation, activations, interpolation and convolutions applied with ``F.conv2d`` inside custom
-    modules (ISNet's gated convs: 0.8 G at 256x256) are not counted, matching the hook counts of
-    statedict-keys.txt; thop's figure is a little higher.
+    Notes
+    -----
+    The count is the one papers label "FLOPs" (thop reports MACs). Deformable convolutions count as
+    plain convolutions of the same shape (bilinear sampling not included). Pooling, normalisation,
+    activations, interpolation and convolutions applied with ``F.conv2d`` inside custom modules (ISNet's
+    gated convs: 0.8 G at 256x256) are not counted, as in a forward-hook count; thop's figure is a
+    little higher.
     """
     if not input_shape or any(not isinstance(s, int) or s < 1 for s in input_shape):
         raise ValueError(f"parameter 'input_shape' must be a tuple of positive ints, got {input_shape!r}")

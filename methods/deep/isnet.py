@@ -1,6 +1,6 @@
 """ISNet (Zhang et al., CVPR 2022): ACM-style U-Net with TTOA fusion and a gated edge (shape) branch.
 
-Written from deep-models.md §1.4 and statedict-keys.txt. Two layouts:
+Written from the official architectures and their state_dict layouts. Two layouts:
 
 * official (``dcn="v2"``, ``in_channels=3``, external gradient input): modulated deformable convs with
   ``conv_offset_mask`` keys, 1,090,671 parameters; the gradient magnitude of the normalised input is

@@ -16,7 +16,7 @@ Two centroid conventions, selected by the loss name:
   units (x = column, y = row, origin at the top-left pixel). ``theta = atan2(y, x)``, equal to
   ``arctan(y / x)`` on the image quadrant and defined at ``x = 0``. The location term is zero for images
   without targets (no ground-truth centroid exists).
-* ``sls-official`` (the official code's behaviour, deep-models.md §1.2): coordinates are
+* ``sls-official`` (the official code's behaviour): coordinates are
   normalised to [0, 1) by the width and height and the "centroid" is the mean over all H*W pixels of
   ``coordinate * p`` (not divided by the mass), so it shrinks towards the origin with the target's size;
   ``w`` and the IoU use no smoothing (1e-12 guards 0/0).

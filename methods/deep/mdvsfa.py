@@ -1,6 +1,6 @@
 """MDvsFA (Wang et al., ICCV 2019): two dilated-conv generators balancing misses and false alarms.
 
-Written from deep-models.md §1.7 (the PyTorch port shipped in the official repository): ``G1``
+Written from the PyTorch port shipped in the official repository: ``G1``
 (``Generator1_CAN8``, 3,138,497 parameters) and ``G2`` (``Generator2_UCAN64``, 629,825). The detection
 map is the mean of the two outputs, each clamped to [0, 1]. The discriminator is not needed at test time.
 """

@@ -1,6 +1,6 @@
 """MSHNet (Liu et al., CVPR 2024): a U-Net of CBAM residual blocks with a fused multi-scale head.
 
-Written from deep-models.md §1.2 and the state_dict listing in statedict-keys.txt (4,065,513 parameters,
+Written from the official architecture and its state_dict layout (4,065,513 parameters,
 340 entries). At test time the official code runs with ``warm_flag=True`` and evaluates the fused ``final``
 output (logits).
 """

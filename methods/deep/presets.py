@@ -1,4 +1,4 @@
-"""Input preprocessing presets of the deep detectors (deep-models.md §5.4, metrics-and-protocols.md §2.2).
+"""Input preprocessing presets of the deep detectors, as each official code normalises its input.
 
 * ``imagenet_rgb``: grey 0-255 -> [0, 1], copied to 3 channels, ImageNet mean/std per channel (MSHNet,
   DNANet and ISNet official, ACM/ALCNet MXNet).
