@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from benchmark.datasets import get_dataset
+from benchmark.evaluation import score_maps
 from benchmarks import reproduce_official_sirst as repro
 from methods.deep.acm import ASKCResUNet
 from methods.deep.alcnet import MPCMResNetFPN, multiscale_patch_contrast, patch_contrast
@@ -257,3 +259,33 @@ def test_recorded_sirst_iou_is_one_rollover_window(
         round(repro.window_iou(counts, repro.window_indices(np.arange(n), s, length)), 4) for s, length in epochs
     }
     assert recorded not in unshuffled
+
+
+def test_a_checkpoint_is_normalised_with_its_training_set_statistics(tmp_path: Path) -> None:
+    weights = tmp_path / "acm.pth"
+    torch.save(create("acm-basicirstd").build().state_dict(), weights)
+    det = create("acm-basicirstd", weights=str(weights), trained_on="sirst3", device="cpu")
+    det.configure("nudt-sirst")
+    assert det.provenance()["normalisation"] == {"mean": 95.010, "std": 41.511}  # LESPS's SIRST3
+    default = create("acm-basicirstd", weights=str(weights), device="cpu")
+    default.configure("nudt-sirst")  # trained on the set it is tested on: exact BasicIRSTD values
+    assert default.provenance()["normalisation"] == {"mean": 107.80905151367188, "std": 33.02274703979492}
+    explicit = create("acm-basicirstd", weights=str(weights), trained_on="sirst3", dataset_stats=[90.0, 40.0])
+    explicit.configure("nudt-sirst")
+    assert explicit.provenance()["normalisation"] == {"mean": 90.0, "std": 40.0}
+    with pytest.raises(ValueError, match="parameter 'trained_on' must name a training set"):
+        create("acm-basicirstd", trained_on="sirst-v9")
+
+
+@pytest.mark.parametrize("trained_on, iou, pd", [("sirst3", 0.6006, 0.9231), (None, 0.6173, 0.9423)])
+def test_lesps_acm_full_on_nudt_sirst_reproduces_its_own_numbers(shared_data: Path, trained_on, iou, pd) -> None:
+    """LESPS's ACM_full (trained on SIRST3) on the first 40 NUDT-SIRST test images: IoU 0.6006 under LESPS's
+    own pipeline, which normalises with SIRST3's statistics; with the test set's, 0.6173."""
+    weights = need(shared_data / "weights" / "basicirstd-format" / "ACM_full.pth.tar")
+    ds = get_dataset("nudt-sirst", shared_data, "test")
+    ids = ds.ids[:40]
+    det = create("acm-basicirstd", weights=str(weights), trained_on=trained_on, device="cpu")
+    det.configure("nudt-sirst")
+    maps = det.detect_batch([ds.load_image(i) for i in ids])
+    result = score_maps([(i, m, ds.load_mask(i)) for i, m in zip(ids, maps)], "basicirstd", "fixed:0.5")
+    assert result.metrics["iou"] == pytest.approx(iou, abs=5e-5) and result.metrics["pd"] == pytest.approx(pd, abs=5e-5)

@@ -232,7 +232,7 @@ def test_basicirstd_dnanet_checkpoint_loads(tmp_path):
     det.configure("sirst")
     image = np.random.default_rng(1).uniform(0, 255, (32, 32)).astype(np.float32)
     with torch.inference_mode():
-        x = (torch.from_numpy(image)[None, None] - 101.06) / 34.62
+        x = (torch.from_numpy(image)[None, None] - 101.06385040283203) / 34.619606018066406
         want = torch.sigmoid(src(x)[-1])[0, 0].numpy()
     np.testing.assert_allclose(det.detect(image), want, atol=1e-5)
 

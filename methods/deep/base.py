@@ -21,7 +21,7 @@ from methods.deep.checkpoint import load_checkpoint
 from methods.deep.flops import count_macs, count_params
 from methods.deep.fuse import prepare_for_inference
 from methods.deep.losses import LossFn
-from methods.deep.presets import basicirstd_stats, in_channels, preprocess
+from methods.deep.presets import BASICIRSTD_STATS, basicirstd_stats, in_channels, preprocess
 from methods.deep.recipe import Recipe
 from methods.registry import Complexity, Detector, MissingWeightsError
 from methods.validation import as_float_image, check_positive_int
@@ -90,7 +90,11 @@ class DeepDetector(Detector):
         to the image size (the MSHNet/DNANet 256x256 protocol). ``None``: native resolution, padded
         bottom/right to a multiple of ``stride`` and cropped back.
     dataset_stats : [mean, std], optional
-        Only for the ``basicirstd_gray`` preset: overrides the per-dataset table.
+        Only for the ``basicirstd_gray`` preset: the normalisation statistics, overriding ``trained_on``.
+    trained_on : str, optional
+        Only for the ``basicirstd_gray`` preset: the training set of the checkpoint, whose statistics
+        normalise the input (BasicIRSTD normalises with the training set's); default: the evaluated
+        dataset (a checkpoint trained on the set it is tested on). LESPS ``*_full`` checkpoints: ``sirst3``.
 
     Notes
     -----
@@ -114,6 +118,12 @@ class DeepDetector(Detector):
         if self.output not in ("logits", "probs"):
             raise ValueError(f"{type(self).__name__}.output must be 'logits' or 'probs', got {self.output!r}")
         in_channels(self.preset)  # validates the preset
+        trained_on = params.get("trained_on")
+        if trained_on is not None and trained_on not in BASICIRSTD_STATS:
+            raise ValueError(
+                f"parameter 'trained_on' must name a training set with known statistics "
+                f"({', '.join(BASICIRSTD_STATS)}), got {trained_on!r}; or pass dataset_stats=[mean, std]"
+            )
         self.dataset: str | None = None
         self.weights_path: Path | None = Path(params["weights"]).expanduser() if params.get("weights") else None
         self._net: nn.Module | None = None
@@ -181,7 +191,7 @@ class DeepDetector(Detector):
                 )
             path = found[0]
         if self.preset == "basicirstd_gray":
-            basicirstd_stats(dataset, self.params.get("dataset_stats"))  # fail early on unknown stats
+            self._stats()  # fail early on unknown stats
         if path != self.weights_path or self._net is None:
             self.weights_path = path
             self._net = None  # (re)built lazily with these weights
@@ -238,7 +248,7 @@ class DeepDetector(Detector):
     def _stats(self) -> tuple[float, float] | None:
         if self.preset != "basicirstd_gray":
             return None
-        return basicirstd_stats(self.dataset, self.params.get("dataset_stats"))
+        return basicirstd_stats(self.params.get("trained_on") or self.dataset, self.params.get("dataset_stats"))
 
     def probabilities(self, output: torch.Tensor) -> torch.Tensor:
         """The network's ``output`` as float probabilities: sigmoid of logits, or probabilities clamped to

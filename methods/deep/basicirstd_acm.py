@@ -128,7 +128,7 @@ class BasicIRSTDALCNet(nn.Module):
         return self._resize(self.head(self.deconv0(out)), (h, w))
 
 
-_BASIC_DEFAULTS = {**COMMON_DEFAULTS, "dataset_stats": None}
+_BASIC_DEFAULTS = {**COMMON_DEFAULTS, "dataset_stats": None, "trained_on": None}
 _LESPS = "checkpoints: BasicIRSTD / LESPS (XinyiYing/LESPS)"
 
 

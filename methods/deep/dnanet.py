@@ -121,7 +121,7 @@ class DNANetNet(nn.Module):
     paper="Li, Xiao, Wang, Wang, Lin, Li, An & Guo, Dense nested attention network for infrared small target "
     "detection, IEEE TIP 32, 2023",
     year=2023,
-    defaults={**COMMON_DEFAULTS, "in_channels": 3, "dataset_stats": None},
+    defaults={**COMMON_DEFAULTS, "in_channels": 3, "dataset_stats": None, "trained_on": None},
     policy="fixed:0.5",
     display="DNANet",
 )

@@ -262,7 +262,7 @@ class ISNetNet(nn.Module):
     kind="deep",
     paper="Zhang, Zhang, Yang, Bai, Zhang & Guo, ISNet: shape matters for infrared small target detection, CVPR 2022",
     year=2022,
-    defaults={**COMMON_DEFAULTS, "dcn": "v2", "dataset_stats": None},
+    defaults={**COMMON_DEFAULTS, "dcn": "v2", "dataset_stats": None, "trained_on": None},
     policy="fixed:0.5",
     display="ISNet",
 )

@@ -18,14 +18,17 @@ PRESETS = ("imagenet_rgb", "basicirstd_gray", "mdvsfa")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# BasicIRSTD per-dataset (mean, std) in 0-255 units, keyed by irbench's canonical dataset names
+# (mean, std) in 0-255 units of each training set, exactly as BasicIRSTD's get_img_norm_cfg holds them
+# (float32 values printed in full; rounding them moves probabilities by up to 2e-5), keyed by irbench's
+# dataset names. A checkpoint is normalised with the statistics of the set it was trained on.
 BASICIRSTD_STATS: dict[str, tuple[float, float]] = {
-    "sirst": (101.06, 34.62),  # NUAA-SIRST
-    "nudt-sirst": (107.81, 33.02),
-    "irstd1k": (87.47, 39.72),
-    "nudt-sirst-sea": (43.62, 18.92),
-    "sirst4": (62.10, 23.97),
-    "irdst-real": (101.54, 56.50),
+    "sirst": (101.06385040283203, 34.619606018066406),  # NUAA-SIRST
+    "nudt-sirst": (107.80905151367188, 33.02274703979492),
+    "irstd1k": (87.4661865234375, 39.71953201293945),
+    "nudt-sirst-sea": (43.62403869628906, 18.91838264465332),
+    "sirst4": (62.10432052612305, 23.96998405456543),
+    "irdst-real": (101.54053497314453, 56.49856185913086),
+    "sirst3": (95.010, 41.511),  # LESPS (its *_full checkpoints): the union of three training splits
 }
 
 
@@ -35,7 +38,7 @@ def basicirstd_stats(dataset: str | None, override: object = None) -> tuple[floa
     Parameters
     ----------
     dataset : str or None
-        Canonical dataset name (``sirst``, ``nudt-sirst``, ``irstd1k``, ...).
+        Canonical name of the checkpoint's training set (``sirst``, ``nudt-sirst``, ``irstd1k``, ``sirst3``, ...).
     override : (mean, std) sequence, optional
         The ``dataset_stats`` parameter; wins over the table.
 
@@ -54,7 +57,8 @@ def basicirstd_stats(dataset: str | None, override: object = None) -> tuple[floa
     if dataset not in BASICIRSTD_STATS:
         raise NotConfigurableError(
             f"basicirstd_gray preset: no BasicIRSTD mean/std for dataset {dataset!r} "
-            f"(known: {', '.join(BASICIRSTD_STATS)}); pass dataset_stats=[mean, std]"
+            f"(known: {', '.join(BASICIRSTD_STATS)}); pass trained_on=NAME (the checkpoint's training set) or "
+            "dataset_stats=[mean, std]"
         )
     return BASICIRSTD_STATS[dataset]
 
