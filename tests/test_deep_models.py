@@ -283,3 +283,9 @@ def test_macs_at_reference_size(listing, title):
     for ref_shape, ref_macs in listing[title]["macs"].items():
         extra = [ref_shape] * (len(shapes) - 1)
         assert count_macs(build(), ref_shape, *extra) == pytest.approx(ref_macs, rel=5e-4)
+
+
+def test_basicirstd_variants_pad_to_32_like_basicirstd():
+    assert create("dnanet").stride == 16 and create("dnanet", in_channels=1).stride == 32
+    assert create("isnet").stride == 16 and create("isnet", dcn="v1").stride == 32
+    assert create("acm-basicirstd").stride == 32

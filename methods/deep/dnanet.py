@@ -129,8 +129,9 @@ class DNANet(DeepDetector):
     """DNANet detector, ``final4`` logits -> sigmoid.
 
     ``in_channels=3`` (default): the official model, ImageNet-normalised RGB input. ``in_channels=1``:
-    the BasicIRSTD model (``model.``-prefixed checkpoints load as well), per-dataset grey normalisation
-    (``dataset_stats`` overrides the table).
+    the BasicIRSTD model (``model.``-prefixed checkpoints load as well), grey normalisation with the
+    training set's statistics (``trained_on``, ``dataset_stats``), inputs padded to a multiple of 32 as
+    BasicIRSTD pads them.
     """
 
     stride = 16
@@ -142,6 +143,7 @@ class DNANet(DeepDetector):
         if channels not in (1, 3):
             raise ValueError(f"parameter 'in_channels' must be 1 or 3, got {channels!r}")
         self.preset = "imagenet_rgb" if channels == 3 else "basicirstd_gray"
+        self.stride = 16 if channels == 3 else 32  # BasicIRSTD pads its inputs to a multiple of 32
         super().__init__(**params)
 
     def build(self) -> nn.Module:

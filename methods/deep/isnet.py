@@ -270,8 +270,9 @@ class ISNet(DeepDetector):
     """ISNet detector, ``head`` logits -> sigmoid.
 
     ``dcn="v2"`` (default): the official model, ImageNet-normalised RGB input and the per-channel gradient
-    of the normalised input as second input. ``dcn="v1"``: the BasicIRSTD model (1 channel, per-dataset
-    grey normalisation, gradient inside the net).
+    of the normalised input as second input. ``dcn="v1"``: the BasicIRSTD model (1 channel, grey
+    normalisation with the training set's statistics, gradient inside the net, inputs padded to a multiple
+    of 32 as BasicIRSTD pads them).
     """
 
     stride = 16
@@ -283,6 +284,7 @@ class ISNet(DeepDetector):
         if dcn not in ("v1", "v2"):
             raise ValueError(f"parameter 'dcn' must be 'v1' or 'v2', got {dcn!r}")
         self.preset = "imagenet_rgb" if dcn == "v2" else "basicirstd_gray"
+        self.stride = 16 if dcn == "v2" else 32  # BasicIRSTD pads its inputs to a multiple of 32
         super().__init__(**params)
 
     def build(self) -> nn.Module:
