@@ -289,3 +289,33 @@ def test_basicirstd_variants_pad_to_32_like_basicirstd():
     assert create("dnanet").stride == 16 and create("dnanet", in_channels=1).stride == 32
     assert create("isnet").stride == 16 and create("isnet", dcn="v1").stride == 32
     assert create("acm-basicirstd").stride == 32
+
+
+def test_input_size_resizes_like_pil_bilinear():
+    """The official MSHNet and DNANet tests shrink with PIL's bilinear resize, which antialiases."""
+    from PIL import Image
+    from torch import nn
+
+    from methods.deep.base import DeepDetector
+
+    seen = []
+
+    class Echo(DeepDetector):
+        preset, stride, output = "mdvsfa", 1, "probs"
+
+        def build(self) -> nn.Module:
+            return nn.Identity()
+
+        def forward_scores(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+            seen.append(x)
+            return x
+
+    image = np.zeros((128, 96), np.uint8)
+    image[::2] = 255  # stripes: a resize without antialiasing keeps them, PIL's averages them out
+    det = Echo(input_size=64, device="cpu")
+    det.use_network(det.build())
+    det.detect(image.astype(np.float32))
+    ours = (seen[0][0, 0].numpy() + 1.0) * 127.5
+    pil = np.asarray(Image.fromarray(image).resize((64, 64), Image.BILINEAR), dtype=np.float32)
+    assert np.abs(ours - pil).max() < 1.0
+    assert det.provenance()["resize"] == "bilinear, antialiased"

@@ -86,8 +86,9 @@ class DeepDetector(Detector):
     batch_size : int
         Images of the same size scored per forward pass.
     input_size : int or None
-        If set, every image is resized (bilinear) to ``input_size`` squared and the probability map back
-        to the image size (the MSHNet/DNANet 256x256 protocol). ``None``: native resolution, padded
+        If set, every image is resized (bilinear, antialiased like PIL's resize in the official MSHNet and
+        DNANet test code) to ``input_size`` squared and the probability map back to the image size (the
+        MSHNet/DNANet 256x256 protocol). ``None``: native resolution, padded
         bottom/right to a multiple of ``stride`` and cropped back.
     dataset_stats : [mean, std], optional
         Only for the ``basicirstd_gray`` preset: the normalisation statistics, overriding ``trained_on``.
@@ -236,6 +237,8 @@ class DeepDetector(Detector):
         """Weights path and sha256, device and preprocessing (with the normalisation statistics of the
         ``basicirstd_gray`` preset), recorded in runs and cache keys."""
         prov: dict[str, Any] = {"device": self.device.type, "preset": self.preset, "stride": self.stride}
+        if self.params.get("input_size") is not None:
+            prov["resize"] = "bilinear, antialiased"
         stats = self._stats() if self.dataset is not None else None
         if stats is not None:
             prov["normalisation"] = {"mean": stats[0], "std": stats[1]}
@@ -266,8 +269,8 @@ class DeepDetector(Detector):
         turned into probabilities and resized back. Inference and validation both use it."""
         h, w = x.shape[-2:]
         size = self.params.get("input_size")
-        if size is not None:
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        if size is not None:  # antialiased, as PIL's bilinear resize of the official test code (< 1 grey level)
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         x = self.preprocess(x)
         xh, xw = x.shape[-2:]
         ph, pw = (-xh) % self.stride, (-xw) % self.stride
