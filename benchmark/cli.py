@@ -25,6 +25,7 @@ from typing import Any
 from benchmark.datasets import DATASETS, DEFAULT_MAX_PIXELS, DatasetNotFoundError, get_dataset
 from benchmark.files import OutputError
 from benchmark.metrics import PROTOCOLS
+from benchmark.metrics.curves import DEFAULT_THRESHOLDS
 from benchmark.policies import POLICIES
 from benchmark.pool import PoolStartError
 from benchmark.record import FAILING, RunRecord
@@ -344,11 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--curves",
         nargs="?",
         type=int,
-        const=256,
+        const=DEFAULT_THRESHOLDS,
         default=0,
         metavar="N",
-        help="also compute Pd-Fa, IoU and ROC curves at N thresholds k/N (default N: 256, every level of an "
-        "8-bit map; one component tree per image), stored in run.json and curves.csv",
+        help=f"also compute Pd-Fa, IoU and ROC curves at N thresholds k/N (default N: {DEFAULT_THRESHOLDS}, every "
+        "level of an 8-bit map; one component tree per image), stored in run.json and curves.csv",
     )
     p.add_argument(
         "--ci",

@@ -63,16 +63,23 @@ def test_errors_are_one_clear_line(capsys):
     assert "not found under /nonexistent" in capsys.readouterr().err
 
 
-def test_evaluate_saved_predictions(tmp_path):
-    ds = SynthDataset("test")
+def _evaluate_tree(tmp_path, n: int, without: tuple[str, ...] = ()):
+    """Ground-truth PNGs of the first ``n`` synth test images and perfect predictions of all but ``without``."""
     gt_dir, pred_dir = tmp_path / "gt", tmp_path / "pred"
     gt_dir.mkdir()
     pred_dir.mkdir()
-    for sample in ds.ids[:5]:
-        _, gt = ds.load(sample)
-        Image.fromarray(gt.astype(np.uint8) * 255).save(gt_dir / f"{sample}.png")
-        if sample != ds.ids[4]:
-            Image.fromarray(gt.astype(np.uint8) * 255).save(pred_dir / f"{sample}.png")  # perfect prediction
+    ds = SynthDataset("test")
+    for sample in ds.ids[:n]:
+        gt = ds.load_mask(sample).astype(np.uint8) * 255
+        Image.fromarray(gt).save(gt_dir / f"{sample}.png")
+        if sample not in without:
+            Image.fromarray(gt).save(pred_dir / f"{sample}.png")
+    return gt_dir, pred_dir
+
+
+def test_evaluate_saved_predictions(tmp_path):
+    ds = SynthDataset("test")
+    gt_dir, pred_dir = _evaluate_tree(tmp_path, 5, without=(ds.ids[4],))
     out = tmp_path / "scores.json"
     assert main(["evaluate", "--pred-dir", str(pred_dir), "--gt-dir", str(gt_dir), "--json", str(out)]) == 0
     result = json.loads(out.read_text())
@@ -86,20 +93,8 @@ def test_evaluate_saved_predictions(tmp_path):
     assert json.loads(out.read_text())["n_missing_predictions"] == len(ds.ids) - 4
 
 
-def _evaluate_tree(tmp_path):
-    ds = SynthDataset("test")
-    gt_dir, pred_dir = tmp_path / "gt", tmp_path / "pred"
-    gt_dir.mkdir()
-    pred_dir.mkdir()
-    for sample in ds.ids[:3]:
-        gt = ds.load_mask(sample).astype(np.uint8) * 255
-        Image.fromarray(gt).save(gt_dir / f"{sample}.png")
-        Image.fromarray(gt).save(pred_dir / f"{sample}.png")
-    return gt_dir, pred_dir
-
-
 def test_evaluate_prints_a_paper_unit_table_and_survives_a_closed_pipe(tmp_path, capsys):
-    gt_dir, pred_dir = _evaluate_tree(tmp_path)
+    gt_dir, pred_dir = _evaluate_tree(tmp_path, 3)
     assert main(["evaluate", "--pred-dir", str(pred_dir), "--gt-dir", str(gt_dir)]) == 0
     out = capsys.readouterr().out
     assert "| Images | Targets | IoU(%) ↑ | nIoU(%) ↑ | Pd(%) ↑ | Fa(1e-6) ↓ |" in out
