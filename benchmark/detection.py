@@ -9,7 +9,6 @@ needs (the registered target, resolved parameters, store key), so workers never 
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,7 +18,7 @@ import numpy as np
 
 from benchmark.datasets import Dataset, SampleError
 from benchmark.store import Entry, ScoreStore, image_hash, method_key
-from methods.registry import Detector, FunctionDetector, MethodSpec
+from methods.registry import Detector, MethodSpec, create
 
 PROBE_SHAPE = (64, 64)
 
@@ -64,16 +63,16 @@ class DetectJob:
 
 
 @functools.lru_cache(maxsize=8)
-def _detector(target: Any, params_json: str, dataset: str) -> Detector:
-    params = json.loads(params_json)
-    det = target(**params) if inspect.isclass(target) else FunctionDetector(target, **params)
+def _detector(method: str, params_json: str, dataset: str) -> Detector:
+    det = create(method, **json.loads(params_json))  # create() gives the detector its registered name
     det.configure(dataset)
     return det
 
 
 def detector_for(job: DetectJob) -> Detector:
-    """The (per-process cached) configured detector of ``job``."""
-    return _detector(job.target, job.params_json, job.dataset.name)
+    """The (per-process cached) configured detector of ``job`` (a worker has imported ``job.target``'s module,
+    and so registered the method, by unpickling the job)."""
+    return _detector(job.method, job.params_json, job.dataset.name)
 
 
 def bind(job: DetectJob) -> DetectJob:

@@ -164,6 +164,8 @@ def test_deep_cells_without_weights_or_constants_do_not_stop_the_run(tmp_path, m
     record = json.loads((run(cfg, log=lambda m: None) / "run.json").read_text())["cells"]
     assert record["tophat"]["synth"]["status"] == "ok"
     assert record["alcnet-basicirstd"]["synth"]["status"] == "no weights"
+    reason = record["alcnet-basicirstd"]["synth"]["reason"]  # the registered name, for the folder and the hint
+    assert "no-weights-here/alcnet-basicirstd/synth.pth" in reason and "--weights alcnet-basicirstd=PATH" in reason
     assert record["acm-basicirstd"]["synth"]["status"] == "not run"
     assert "dataset_stats" in record["acm-basicirstd"]["synth"]["reason"]
     table = (tmp_path / "r" / "table1.md").read_text()
