@@ -10,8 +10,10 @@ per-image time limit and survives worker deaths; on Dask, a task whose workers k
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 from benchmark.pool import WorkerPool
@@ -27,6 +29,37 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+def _cpu_times() -> dict[int, tuple[int, int]]:
+    """``{cpu: (idle jiffies, total jiffies)}`` from ``/proc/stat`` (idle includes iowait)."""
+    times = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            values = [int(v) for v in fields[:8]]
+            times[int(name[3:])] = (values[3] + values[4], sum(values))
+    return times
+
+
+def free_cores(sample_s: float = 0.25) -> int:
+    """The usable cores that other processes leave idle (at least 1): a core counts as busy when it was
+    more than half busy over ``sample_s`` seconds of ``/proc/stat``; :func:`usable_cores` where that file
+    is missing. More compute threads than free cores oversubscribe them (OpenMP spins: several times slower)."""
+    try:
+        allowed = os.sched_getaffinity(0)
+        before = _cpu_times()
+        time.sleep(sample_s)
+        after = _cpu_times()
+    except (AttributeError, OSError, ValueError, IndexError):
+        return usable_cores()
+    busy = 0
+    for cpu in allowed:
+        if cpu in before and cpu in after:
+            idle = after[cpu][0] - before[cpu][0]
+            total = after[cpu][1] - before[cpu][1]
+            busy += total > 0 and idle / total < 0.5
+    return max(1, len(allowed) - busy)
 
 
 class Backend(AbstractContextManager["Backend"]):

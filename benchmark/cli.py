@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -123,10 +124,36 @@ def cmd_list(args: argparse.Namespace) -> int:
     elif args.what == "protocols":
         for name, protocol in PROTOCOLS.items():
             print(f"{name:12s} {protocol.description}")
-    else:
+    elif args.what == "policies":
         for form, text in POLICIES.values():
             print(f"{form:12s} {text}")
+    else:
+        _list_weights()
     return 0
+
+
+def _list_weights() -> None:
+    """irbench's zoo (with each entry's own test figures) and the user's weights cache."""
+    from methods.deep.base import WEIGHT_SUFFIXES, weights_root
+    from methods.deep.zoo import ZOO_DIR, zoo_entries
+
+    print(f"irbench zoo ({ZOO_DIR}):")
+    for e in zoo_entries():
+        t = e.test
+        print(
+            f"  {e.method:18s} {e.dataset:12s} {e.label.removeprefix('irbench zoo: '):16s} "
+            f"IoU {t['iou'] * 100:6.2f} Pd {t['pd'] * 100:6.2f} Fa {t['fa'] * 1e6:8.2f} ({t['protocol']}, "
+            f"{t['n_images']} {t['split']} images)  {e.file}"
+        )
+    if not zoo_entries():
+        print("  (empty)")
+    root = weights_root()
+    found = sorted(p for p in root.glob("*/*") if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+    print(f"weights cache ({root}; used before the zoo):")
+    for path in found:
+        print(f"  {path.parent.name:18s} {path.name}")
+    if not found:
+        print("  (empty)")
 
 
 def _presence(name: str, root: str | None) -> str:
@@ -204,6 +231,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         threads=args.threads,
         channels_last=args.channels_last,
         method_params=_method_params([], args.set).get(get_spec(args.method).name, {}),
+        command=shlex.join(["irbench", *(sys.argv[1:] if args.argv is None else args.argv)]),
     )
     result = train(config, log=lambda m: print(m, file=sys.stderr))
     print(
@@ -381,8 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("list", help="list methods, datasets, protocols or policies")
-    p.add_argument("what", choices=("methods", "datasets", "protocols", "policies"), help="what to list")
+    p = sub.add_parser("list", help="list methods, datasets, protocols, policies or weights")
+    p.add_argument(
+        "what",
+        choices=("methods", "datasets", "protocols", "policies", "weights"),
+        help="what to list (weights: irbench's zoo and the weights cache)",
+    )
     p.add_argument(
         "--data-root",
         default=None,
@@ -450,9 +482,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=0.1, help="validation share (default 0.1)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument(
+        "--no-amp",
+        action="store_true",
+        help="no mixed precision (default: float16 autocast on CUDA, bfloat16 on CPUs with native bfloat16)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: the usable cores that other processes leave idle)",
+    )
+    p.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="channels-last memory format (default on)",
+    )
     p.add_argument(
         "--set",
         action="append",

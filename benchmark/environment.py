@@ -12,7 +12,8 @@ from typing import Any
 PACKAGES = ("irbench", "numpy", "scipy", "scikit-image", "opencv-python-headless", "torch")
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
+    """The short commit hash of the checkout irbench runs from, if it is a git checkout."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -50,5 +51,5 @@ def environment() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "gpu": gpu,
         "packages": {p: _version(p) for p in PACKAGES},
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
     }

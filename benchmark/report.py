@@ -59,6 +59,37 @@ def _paper_shown(run: RunRecord, refs: list[dict[str, Any]]) -> bool:
     )
 
 
+def _zoo_cells(run: RunRecord, m: MethodEntry) -> list[tuple[str, dict[str, Any]]]:
+    """``(dataset, zoo record)`` of the method's cells scored with irbench's own zoo weights."""
+    return [(d, c.provenance["zoo"]) for d, c in run.cells.get(m.name, {}).items() if "zoo" in c.provenance]
+
+
+def row_label(run: RunRecord, m: MethodEntry) -> str:
+    """A method's row label: its display name, marked ``(irbench zoo: E epochs, DEVICE)`` when any of its
+    cells was scored with zoo weights (irbench's training, not the authors' checkpoint)."""
+    labels = sorted({z["label"] for _, z in _zoo_cells(run, m)})
+    return f"{m.display} ({'; '.join(labels)})" if labels else m.display
+
+
+def _zoo_note(run: RunRecord) -> str | None:
+    """Which cells used zoo weights, with the command that trained them and their own test figures."""
+    parts = []
+    for m in ordered_methods(run):
+        for dataset, z in _zoo_cells(run, m):
+            test = z["test"]
+            parts.append(
+                f"{m.display} on {display_name(dataset)}: `{z['command']}` (commit {z.get('commit') or 'unknown'}; "
+                f"test IoU {test['iou'] * 100:.2f}, Pd {test['pd'] * 100:.2f}, Fa {test['fa'] * 1e6:.2f} under "
+                f"`{test['protocol']}`, {test['policy']})"
+            )
+    if not parts:
+        return None
+    return (
+        "irbench zoo: weights irbench trained itself (not the authors' checkpoints; fewer epochs than the "
+        "official recipes), shipped with the package: " + "; ".join(parts) + "."
+    )
+
+
 def _notes(run: RunRecord, paper_shown: bool = False) -> list[str]:
     env = run.environment
     notes = []
@@ -108,6 +139,9 @@ def _notes(run: RunRecord, paper_shown: bool = False) -> list[str]:
             "--compare-paper: the MSHNet paper (CVPR 2024) reports no value for these methods and datasets "
             "(its Table 1 covers IRSTD-1k and NUDT-SIRST, its Table 2 IRSTD-1k)."
         )
+    zoo = _zoo_note(run)
+    if zoo:
+        notes.append(zoo)
     notes += _status_notes(run)
     if run.failures:
         counts: dict[str, int] = {}
@@ -233,7 +267,7 @@ def table1(run: RunRecord) -> Table:
     def lead(m: MethodEntry) -> list[str]:
         first = m.description not in shown
         shown.add(m.description)
-        return [m.display, m.description if first else ""]
+        return [row_label(run, m), m.description if first else ""]
 
     rows, bold = _metric_rows(run, run.cell, ref, lead)
     families = [m.description for m in ordered_methods(run)]
@@ -277,7 +311,7 @@ def table2(run: RunRecord) -> Table:
         def lead(m: MethodEntry, b: str = bucket, first: list[bool] = first) -> list[str]:
             label = b if first[0] else ""
             first[0] = False
-            return [label, m.display]
+            return [label, row_label(run, m)]
 
         block_rows, block_bold = _metric_rows(run, cell_of, ref.get(bucket) if ref else None, lead)
         rules.append(len(rows))

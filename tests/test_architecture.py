@@ -39,7 +39,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "benchmark.profiling",
         "benchmark.reproduce",
     ),
-    ("benchmark.cli",),
+    ("benchmark.cli", "benchmark.zoo_publish"),
 )
 METHOD_NAMES = re.compile(
     r"mshnet|dnanet|isnet|alcnet|\bacm\b|acm-|mdvsfa|tophat|maxmedian|wslcm|tllcm|"

@@ -284,3 +284,57 @@ def test_validation_scores_what_inference_scores(monkeypatch: pytest.MonkeyPatch
         inter += int((pred & gt).sum())
         union += int((pred | gt).sum())
     assert trainer.validate(data) == pytest.approx(inter / union if union else 1.0)
+
+
+def test_free_cores_counts_the_cores_other_processes_leave_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchmark.backends as backends
+
+    # cpu0 busy 90 % of the sample, cpu1 idle 100 %, cpu2 busy 40 %: two free cores of three
+    samples = iter([{0: (0, 0), 1: (0, 0), 2: (0, 0)}, {0: (10, 100), 1: (100, 100), 2: (60, 100)}])
+    monkeypatch.setattr(backends, "_cpu_times", lambda: next(samples))
+    monkeypatch.setattr(backends.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert backends.free_cores(sample_s=0.0) == 2
+    # every core busy: still one thread
+    samples = iter([{0: (0, 0)}, {0: (0, 100)}])
+    monkeypatch.setattr(backends.os, "sched_getaffinity", lambda pid: {0})
+    assert backends.free_cores(sample_s=0.0) == 1
+
+
+def test_prefetched_yields_in_order_and_propagates_errors() -> None:
+    from benchmark.training.data import prefetched
+
+    assert list(prefetched(lambda i: i * i, 5)) == [0, 1, 4, 9, 16] and list(prefetched(str, 0)) == []
+
+    def fails(i: int) -> int:
+        if i == 2:
+            raise OSError("bad image")
+        return i
+
+    with pytest.raises(OSError, match="bad image"):
+        list(prefetched(fails, 4))
+
+
+def test_bfloat16_autocast_on_cpu_keeps_the_loss_in_float32() -> None:
+    from benchmark.training.loop import autocast_dtype
+
+    recipe = get_recipe("mshnet", crop=32, batch=2)
+    torch.manual_seed(0)
+    trainer = Trainer("mshnet", recipe, "synth", device="cpu", amp=True)
+    dtype = autocast_dtype(torch.device("cpu"))
+    assert trainer.amp_dtype == dtype and trainer.amp == (dtype is not None)
+    assert not Trainer("mshnet", recipe, "synth", device="cpu", amp=False).amp
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = trainer.loss_fn(torch.full((1, 1, 8, 8), 0.5, dtype=torch.bfloat16), torch.ones(1, 1, 8, 8), True)
+    assert loss.dtype == torch.float32
+    images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32)).astype(np.float32)
+    masks = np.zeros((2, 32, 32), np.float32)
+    masks[:, 10:14, 10:14] = 1
+    assert np.isfinite(trainer.step(images, masks, True))
+
+
+def test_basicirstd_model_on_a_new_set_is_trained_with_its_measured_statistics(tmp_path: Path) -> None:
+    result = train(TrainConfig(method="acm-basicirstd", epochs=1, out=tmp_path, **TINY), log=lambda m: None)
+    norm = json.loads((result.out / "config.json").read_text())["normalisation"]
+    data = TrainingData("synth", limit=TINY["limit"])
+    mean, std = data.statistics()
+    assert norm == {"preset": "basicirstd_gray", "mean": mean, "std": std} and 0 < std < mean < 255

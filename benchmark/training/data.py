@@ -13,15 +13,31 @@ function of those numbers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import cv2
 import numpy as np
 
 from benchmark.datasets import Dataset, get_dataset
 
-__all__ = ["Augment", "TrainingData", "split_train_val"]
+__all__ = ["Augment", "TrainingData", "prefetched", "split_train_val"]
+
+T = TypeVar("T")
+
+
+def prefetched(make: Callable[[int], T], n: int) -> Iterator[T]:
+    """``make(0), ..., make(n - 1)`` in order, each computed in a background thread while the consumer works
+    on the previous one (OpenCV and numpy release the GIL), so loading and augmentation leave the critical
+    path. ``make`` must be a pure function of its index."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(make, 0) if n else None
+        for i in range(n):
+            current = pending.result()
+            pending = pool.submit(make, i + 1) if i + 1 < n else None
+            yield current
 
 
 def split_train_val(ids: Sequence[str], val_fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -118,6 +134,12 @@ class TrainingData:
         if sample_id not in self._cache:
             self._cache[sample_id] = self.source.load(sample_id)
         return self._cache[sample_id]
+
+    def statistics(self) -> tuple[float, float]:
+        """``(mean, std)`` of the training images in 0-255 units, BasicIRSTD's way: the averages of the
+        per-image means and standard deviations."""
+        stats = np.array([(img.mean(), img.std()) for img, _ in map(self.load, self.train_ids)], dtype=np.float64)
+        return float(stats[:, 0].mean()), float(stats[:, 1].mean())
 
     def batch(
         self, ids: Sequence[str], augment: Augment, seed: int, epoch: int, start: int

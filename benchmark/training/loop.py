@@ -33,11 +33,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from benchmark.training.data import Augment, TrainingData
+from benchmark.backends import free_cores
+from benchmark.environment import git_commit
+from benchmark.training.data import Augment, TrainingData, prefetched
 from benchmark.training.recipes import Recipe, build_detector, get_recipe
 from methods.deep.base import DeepDetector, resolve_device
 from methods.deep.checkpoint import error_summary
 from methods.deep.losses import LossFn, get_loss
+from methods.deep.presets import BASICIRSTD_STATS
 
 __all__ = ["TrainConfig", "TrainResult", "Trainer", "learning_rate", "train"]
 
@@ -95,9 +98,10 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     threads: int | None = None
-    channels_last: bool = False
+    channels_last: bool = True
     method_params: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
+    command: str = ""  # the command line that started this run, recorded in config.json
 
     def recipe(self) -> Recipe:
         """The method's preset with this config's overrides."""
@@ -184,6 +188,26 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The mixed-precision type of ``device``: float16 on CUDA, bfloat16 on a CPU with native bfloat16
+    arithmetic (emulated bfloat16 is slower than float32), else ``None``."""
+    if device.type == "cuda":
+        return torch.float16
+    if device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def _float32_loss(loss: LossFn) -> LossFn:
+    """``loss`` computed in float32 outside autocast, whatever precision the network ran in."""
+
+    def fn(prob: torch.Tensor, target: torch.Tensor, warm: bool) -> torch.Tensor:
+        with torch.autocast(prob.device.type, enabled=False):
+            return loss(prob.float(), target.float(), warm)
+
+    return fn
+
+
 def learning_rate(recipe: Recipe, epoch: int) -> float:
     """The learning rate of epoch ``epoch`` (0-based): constant, or cosine annealing to 1e-5 over the run
     (``cosine``) or with period 30 epochs (``cosine30``, a cyclic ``T_max=30``)."""
@@ -204,7 +228,8 @@ class Trainer:
     recipe : the resolved training settings.
     dataset : dataset name, for the per-dataset normalisation of ``basicirstd_gray`` models.
     device : ``auto``, ``cpu``, ``cuda``...
-    amp : mixed precision (float16 autocast + gradient scaling) on CUDA; ignored on CPU.
+    amp : mixed precision: float16 autocast with gradient scaling on CUDA, bfloat16 autocast on a CPU with
+        native bfloat16 (AVX512-BF16/AMX), else off. The loss and the optimiser step stay float32.
     channels_last : run the network and its inputs in channels-last memory format.
     method_params : detector parameters (e.g. ``{"in_channels": 1}`` for a grey-input variant).
     """
@@ -216,18 +241,19 @@ class Trainer:
         dataset: str,
         device: str = "auto",
         amp: bool = True,
-        channels_last: bool = False,
+        channels_last: bool = True,
         method_params: dict[str, Any] | None = None,
     ) -> None:
         self.method, self.recipe = method, recipe
         self.det: DeepDetector = build_detector(method, **(method_params or {}))
         self.det.dataset = dataset
         self.device = resolve_device(device)
-        self.amp = amp and self.device.type == "cuda"
+        self.amp_dtype = autocast_dtype(self.device) if amp else None
+        self.amp = self.amp_dtype is not None
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net: nn.Module = self.det.build().to(self.device, memory_format=self.memory_format)
         self.det.prepare_training(self.net, recipe)
-        self.loss_fn: LossFn = get_loss(recipe.loss)
+        self.loss_fn: LossFn = _float32_loss(get_loss(recipe.loss))
         params = self.net.parameters()
         if recipe.optimizer == "adagrad":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adagrad(
@@ -235,7 +261,7 @@ class Trainer:
             )
         else:
             self.optimizer = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
     def inputs(self, images: np.ndarray) -> torch.Tensor:
         """A ``(N, H, W)`` 0-255 batch as the model's normalised input (its inference preset)."""
@@ -255,7 +281,7 @@ class Trainer:
         x = self.inputs(images)
         y = torch.from_numpy(masks).to(self.device).unsqueeze(1)
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
             loss = self.det.training_loss(self.net, x, y, self.loss_fn, warm, self.recipe)
         if not torch.isfinite(loss):
             raise FloatingPointError(
@@ -276,9 +302,9 @@ class Trainer:
         for sample_id in data.val_ids:
             image, gt = data.load(sample_id)
             x = torch.from_numpy(image[None, None].astype(np.float32, copy=False)).to(self.device)
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
                 prob = self.det.forward_batch(self.net, x)
-            pred = (prob[0, 0] > 0.5).cpu().numpy()
+            pred = (prob[0, 0].float() > 0.5).cpu().numpy()
             inter += int(np.logical_and(pred, gt).sum())
             union += int(np.logical_or(pred, gt).sum())
         return inter / union if union else 1.0
@@ -335,13 +361,21 @@ def _restore(trainer: Trainer, order: torch.Generator, state: dict[str, Any], pa
         raise _invalid_resume(path, error_summary(exc)) from None
 
 
+def _needs_statistics(method: str, params: dict[str, Any], dataset: str) -> bool:
+    """Whether a ``basicirstd_gray`` model is trained on a set whose statistics are not tabulated (they are
+    then measured on its training images, as BasicIRSTD does for a new set)."""
+    if params.get("dataset_stats") or params.get("trained_on") or dataset in BASICIRSTD_STATS:
+        return False
+    return build_detector(method, **params).preset == "basicirstd_gray"
+
+
 def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     """Train ``config.method`` on ``config.dataset``'s training split; see the module docstring."""
     recipe = config.recipe()
-    if config.threads is not None:
-        if config.threads < 1:
-            raise ValueError(f"parameter 'threads' must be >= 1, got {config.threads!r}")
-        torch.set_num_threads(config.threads)
+    if config.threads is not None and config.threads < 1:
+        raise ValueError(f"parameter 'threads' must be >= 1, got {config.threads!r}")
+    threads = config.threads or free_cores()
+    torch.set_num_threads(threads)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     last, best = out / "last.pth", out / "best.pth"
@@ -349,9 +383,10 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
     augment = Augment(crop=recipe.crop, base=recipe.base)
 
     _seed_everything(config.seed)
-    trainer = Trainer(
-        config.method, recipe, config.dataset, config.device, config.amp, config.channels_last, config.method_params
-    )
+    params = dict(config.method_params)
+    if _needs_statistics(config.method, params, config.dataset):
+        params["dataset_stats"] = list(data.statistics())
+    trainer = Trainer(config.method, recipe, config.dataset, config.device, config.amp, config.channels_last, params)
     order = torch.Generator().manual_seed(config.seed)
     start_epoch, best_iou, best_epoch, history = 0, -1.0, 0, []
     if config.resume and last.is_file():
@@ -375,7 +410,12 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
                 "epochs": recipe.epochs,
                 "dataset": config.dataset,
                 "device": trainer.device.type,
-                "amp": trainer.amp,
+                "amp": str(trainer.amp_dtype).removeprefix("torch.") if trainer.amp else None,
+                "channels_last": config.channels_last,
+                "threads": threads,
+                "command": config.command,
+                "commit": git_commit(),
+                "normalisation": {"preset": trainer.det.preset, **trainer.det.provenance().get("normalisation", {})},
                 "n_train": len(data.train_ids),
                 "n_val": len(data.val_ids),
             },
@@ -391,17 +431,22 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
         n_batches = max(1, len(ids) // recipe.batch)  # drop the last incomplete batch (BatchNorm)
         started, losses, seen = time.perf_counter(), [], 0
         bar = tqdm(
-            range(n_batches),
+            total=n_batches,
             desc=f"epoch {epoch + 1}/{recipe.epochs}",
             unit="batch",
             disable=None if config.progress else True,  # None: no bar where stderr is not a terminal
             leave=False,
         )
-        for b in bar:
-            chunk = ids[b * recipe.batch : (b + 1) * recipe.batch]
-            images, masks = data.batch(chunk, augment, config.seed, epoch, b * recipe.batch)
+
+        def make_batch(b: int, ids: list[str] = ids, epoch: int = epoch) -> tuple[np.ndarray, np.ndarray]:
+            start = b * recipe.batch
+            return data.batch(ids[start : start + recipe.batch], augment, config.seed, epoch, start)
+
+        for images, masks in prefetched(make_batch, n_batches):
             losses.append(trainer.step(images, masks, warm))
-            seen += len(chunk)
+            seen += len(images)
+            bar.update()
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", img_s=f"{seen / (time.perf_counter() - started):.2f}")
             bar.set_postfix(loss=f"{losses[-1]:.4f}", img_s=f"{seen / (time.perf_counter() - started):.2f}")
         bar.close()
         train_seconds = time.perf_counter() - started

@@ -23,6 +23,7 @@ from methods.deep.fuse import prepare_for_inference
 from methods.deep.losses import LossFn
 from methods.deep.presets import BASICIRSTD_STATS, basicirstd_stats, in_channels, preprocess
 from methods.deep.recipe import Recipe
+from methods.deep.zoo import ZooEntry, find_zoo_entry
 from methods.registry import Complexity, Detector, MissingWeightsError
 from methods.validation import as_float_image, check_positive_int
 
@@ -126,6 +127,7 @@ class DeepDetector(Detector):
                 f"({', '.join(BASICIRSTD_STATS)}), got {trained_on!r}; or pass dataset_stats=[mean, std]"
             )
         self.dataset: str | None = None
+        self.zoo_entry: ZooEntry | None = None
         self.weights_path: Path | None = Path(params["weights"]).expanduser() if params.get("weights") else None
         self._net: nn.Module | None = None
 
@@ -181,21 +183,37 @@ class DeepDetector(Detector):
                 raise MissingWeightsError(
                     f"{self.method_name}: weights file {path} does not exist (from --weights {self.method_name}=PATH)"
                 )
+            self.zoo_entry = None
         else:
             tried = self.default_weight_candidates(dataset)
             found = [p for p in tried if p.is_file()]
-            if not found:
+            self.zoo_entry = None if found else self._zoo_entry(dataset)
+            if not found and self.zoo_entry is None:
                 raise MissingWeightsError(
-                    f"{self.method_name}: no weights for {dataset}; tried {', '.join(str(p) for p in tried)}. "
-                    f"Pass --weights {self.method_name}=PATH or put a checkpoint at one of these paths "
-                    f"(root from $IRBENCH_WEIGHTS)."
+                    f"{self.method_name}: no weights for {dataset}; tried {', '.join(str(p) for p in tried)} "
+                    f"and irbench's zoo. Pass --weights {self.method_name}=PATH or put a checkpoint at one of "
+                    f"these paths (root from $IRBENCH_WEIGHTS)."
                 )
-            path = found[0]
+            path = found[0] if found else self.zoo_entry.path  # type: ignore[union-attr]
         if self.preset == "basicirstd_gray":
             self._stats()  # fail early on unknown stats
         if path != self.weights_path or self._net is None:
             self.weights_path = path
             self._net = None  # (re)built lazily with these weights
+
+    def _zoo_entry(self, dataset: str) -> ZooEntry | None:
+        """The zoo weights for ``dataset`` when they fit this detector's parameters; their file is checked
+        against the manifest's sha256 (a damaged install is an error, not a silent fallback)."""
+        entry = find_zoo_entry(self.method_name, dataset)
+        if entry is None or any(self.params.get(k) != v for k, v in entry.extra.get("method_params", {}).items()):
+            return None
+        digest = sha256_file(entry.path) if entry.path.is_file() else "missing"
+        if digest != entry.sha256:
+            raise ValueError(
+                f"{self.method_name}: zoo weights {entry.path} have sha256 {digest}, the manifest says "
+                f"{entry.sha256}; reinstall irbench"
+            )
+        return entry
 
     def use_network(self, net: nn.Module) -> None:
         """Install a network (e.g. randomly initialised, for profiling or tests); it is prepared for
@@ -245,12 +263,19 @@ class DeepDetector(Detector):
         if self.weights_path is not None and self.weights_path.is_file():
             prov["weights"] = str(self.weights_path)
             prov["weights_sha256"] = sha256_file(self.weights_path)
+            if self.zoo_entry is not None:
+                prov["zoo"] = self.zoo_entry.record()
         return prov
 
     # ----------------------------------------------------------------- inference
     def _stats(self) -> tuple[float, float] | None:
+        """The ``basicirstd_gray`` input statistics: ``dataset_stats``, else those of ``trained_on``, else
+        those the zoo weights in use were trained with, else those of the evaluated dataset."""
         if self.preset != "basicirstd_gray":
             return None
+        explicit = self.params.get("dataset_stats") or self.params.get("trained_on")
+        if not explicit and self.zoo_entry is not None and self.zoo_entry.stats() is not None:
+            return self.zoo_entry.stats()
         return basicirstd_stats(self.params.get("trained_on") or self.dataset, self.params.get("dataset_stats"))
 
     def probabilities(self, output: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,152 @@
+"""Add a finished ``irbench train`` run to the model zoo (a maintainer's step; writes into the package).
+
+    python -m benchmark.zoo_publish results/train/mshnet_nudt-sirst --data-root DATA
+
+Converts ``best.pth`` to an fp16 state_dict under ``methods/deep/zoo_weights/<method>-<dataset>.pth``, scores
+it on the dataset's test split through :func:`benchmark.runner.run` (``irbench`` protocol, the method's
+default policy) and writes its manifest entry (:mod:`methods.deep.zoo`). An existing entry is replaced only
+when the new weights have a higher test IoU: every committed version stays in the history. Limits: 10 MB a
+file, 60 MB for the zoo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmark.record import RunRecord
+from benchmark.runner import RunConfig, run
+from methods.deep.base import sha256_file
+from methods.deep.zoo import MANIFEST, ZOO_DIR
+
+__all__ = ["fp16_state_dict", "publish"]
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_ZOO_BYTES = 60 * 1024 * 1024
+
+
+def fp16_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The ``state_dict`` of an ``irbench train`` checkpoint with its floating tensors in float16."""
+    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def _score(
+    method: str, dataset: str, data_root: str | None, params: dict[str, Any], limit: int | None
+) -> dict[str, Any]:
+    """Test-split metrics of ``method`` with ``params`` (weights included) under the ``irbench`` protocol."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = run(
+            RunConfig(
+                methods=[method],
+                datasets=[dataset],
+                data_root=data_root,
+                params={method: params},
+                out=Path(tmp),
+                name="score",
+                jobs=1,
+                limit=limit,
+            ),
+            log=lambda m: print(m, file=sys.stderr),
+        )
+        record = RunRecord.read(run_dir)
+    cell = record.cell(method, dataset)
+    if cell is None or not cell.ok or cell.metrics is None or cell.policy is None:
+        raise RuntimeError(f"scoring {method} on {dataset} failed: {cell.status if cell else 'no cell'}")
+    m = cell.metrics
+    return {
+        "protocol": record.protocol["name"],
+        "policy": cell.policy.name,
+        "split": "test",
+        "n_images": m["n_images"],
+        **{k: m[k] for k in ("iou", "niou", "pd", "fa", "f1")},
+    }
+
+
+def publish(
+    train_dir: Path, data_root: str | None = None, zoo_dir: Path = ZOO_DIR, limit: int | None = None
+) -> dict[str, Any]:
+    """Publish ``train_dir`` into ``zoo_dir``; returns the manifest entry written. ``limit`` scores only the
+    first N test images (tests; the entry records how many were scored).
+
+    Raises
+    ------
+    ValueError
+        When the file or the zoo would exceed its size limit, or an entry for the same method and dataset
+        has a test IoU at least as high.
+    """
+    config = json.loads((train_dir / "config.json").read_text())
+    history = json.loads((train_dir / "history.json").read_text())
+    best = torch.load(train_dir / "best.pth", map_location="cpu", weights_only=True)
+    method, dataset = config["method"], config["dataset"]
+    if not config.get("command"):
+        raise ValueError(f"{train_dir}/config.json records no command; train it again with this irbench")
+    norm = config["normalisation"]
+    method_params = {k: v for k, v in config["method_params"].items() if k != "dataset_stats"}
+    zoo_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{method}-{dataset}.pth"
+    tmp = zoo_dir / f".{name}.tmp"
+    torch.save(fp16_state_dict(train_dir / "best.pth"), tmp)
+    try:
+        size = tmp.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ValueError(f"{name}: {size / 2**20:.1f} MB in fp16, over the zoo's 10 MB per file")
+        stats = {"dataset_stats": [norm["mean"], norm["std"]]} if "mean" in norm else {}
+        test = _score(method, dataset, data_root, {**method_params, **stats, "weights": str(tmp)}, limit)
+        manifest_path = zoo_dir / MANIFEST
+        doc = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"entries": []}
+        old = next((e for e in doc["entries"] if e["method"] == method and e["dataset"] == dataset), None)
+        if old is not None and old["test"]["iou"] >= test["iou"]:
+            raise ValueError(
+                f"{method} on {dataset}: the zoo's weights have test IoU {old['test']['iou']:.4f}, these "
+                f"{test['iou']:.4f}; a zoo file is replaced only when its numbers improve"
+            )
+        others = sum((zoo_dir / e["file"]).stat().st_size for e in doc["entries"] if e is not old)
+        if others + size > MAX_ZOO_BYTES:
+            raise ValueError(f"the zoo would hold {(others + size) / 2**20:.1f} MB, over its 60 MB")
+        entry = {
+            "method": method,
+            "dataset": dataset,
+            "file": name,
+            "sha256": sha256_file(tmp),
+            "bytes": size,
+            "command": config["command"],
+            "commit": config.get("commit"),
+            "epochs": config["epochs"],
+            "best_epoch": best["epoch"],
+            "device": config["device"],
+            "amp": config.get("amp"),
+            "wall_s": round(sum(h["seconds"] for h in history), 1),
+            "normalisation": norm,
+            "method_params": method_params,
+            "test": test,
+        }
+        os.replace(tmp, zoo_dir / name)
+    finally:
+        tmp.unlink(missing_ok=True)
+    doc["entries"] = sorted(
+        [e for e in doc["entries"] if e is not old] + [entry], key=lambda e: (e["method"], e["dataset"])
+    )
+    manifest_path.write_text(json.dumps(doc, indent=1) + "\n")
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("train_dir", type=Path, help="an irbench train output folder (config.json, best.pth)")
+    parser.add_argument("--data-root", default=None, help="folder holding the datasets")
+    args = parser.parse_args(argv)
+    entry = publish(args.train_dir, args.data_root)
+    print(json.dumps(entry, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""irbench's model zoo: publishing a training run, the run's fallback to zoo weights, labels and listing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import methods.deep.zoo as zoo
+from benchmark.cli import main as cli_main
+from benchmark.record import RunRecord
+from benchmark.report import table1
+from benchmark.runner import RunConfig, run
+from benchmark.training.loop import TrainConfig, train
+from benchmark.zoo_publish import publish
+from methods.deep.base import sha256_file
+from methods.registry import MissingWeightsError, create
+
+TINY = {
+    "dataset": "synth",
+    "epochs": 1,
+    "crop": 32,
+    "base": 32,
+    "batch": 2,
+    "limit": 6,
+    "warmup": 1,
+    "threads": 1,
+    "progress": False,
+    "device": "cpu",
+}
+LIMIT = 4  # test images scored when publishing
+
+
+@pytest.fixture
+def zoo_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty zoo folder in place of the shipped one, and no weights cache."""
+    folder = tmp_path / "zoo"
+    monkeypatch.setattr(zoo, "ZOO_DIR", folder)
+    monkeypatch.setenv("IRBENCH_WEIGHTS", str(tmp_path / "cache"))
+    zoo.zoo_entries.cache_clear()
+    yield folder
+    zoo.zoo_entries.cache_clear()
+
+
+def _trained(tmp_path: Path, method: str = "acm", **extra: object) -> Path:
+    out = tmp_path / f"train-{method}"
+    config = TrainConfig(method=method, out=out, command=f"irbench train --method {method} (test)", **{**TINY, **extra})
+    train(config, log=lambda m: None)
+    return out
+
+
+def test_publish_writes_fp16_weights_and_an_entry_and_keeps_better_ones(tmp_path: Path, zoo_dir: Path) -> None:
+    out = _trained(tmp_path)
+    entry = publish(out, zoo_dir=zoo_dir, limit=LIMIT)
+    weights = torch.load(zoo_dir / entry["file"], weights_only=True)
+    assert {v.dtype for v in weights.values() if v.is_floating_point()} == {torch.float16}
+    manifest = json.loads((zoo_dir / "manifest.json").read_text())
+    assert manifest["entries"] == [entry]
+    assert entry["command"] == "irbench train --method acm (test)" and entry["epochs"] == 1
+    assert entry["test"]["protocol"] == "irbench" and entry["test"]["n_images"] == LIMIT
+    assert entry["sha256"] == sha256_file(zoo_dir / entry["file"])
+    with pytest.raises(ValueError, match="replaced only when its numbers improve"):
+        publish(out, zoo_dir=zoo_dir, limit=LIMIT)  # the same weights: not better
+
+
+def test_run_uses_zoo_weights_labels_the_row_and_records_them(tmp_path: Path, zoo_dir: Path) -> None:
+    publish(_trained(tmp_path), zoo_dir=zoo_dir, limit=LIMIT)
+    run_dir = run(
+        RunConfig(methods=["acm"], datasets=["synth"], out=tmp_path / "runs", name="r", limit=3, jobs=1),
+        log=lambda m: None,
+    )
+    record = RunRecord.read(run_dir)
+    cell = record.cell("acm", "synth")
+    assert cell is not None and cell.ok
+    assert cell.provenance["zoo"]["command"] == "irbench train --method acm (test)"
+    assert cell.provenance["weights"] == str(zoo_dir / "acm-synth.pth")
+    rendered = table1(record)
+    assert rendered.rows[0][0] == "ACM (irbench zoo: 1 epoch, CPU)"
+    assert any("irbench train --method acm (test)" in n for n in rendered.notes)
+
+
+def test_weights_cache_comes_before_the_zoo_and_a_damaged_file_is_an_error(tmp_path: Path, zoo_dir: Path) -> None:
+    entry = publish(_trained(tmp_path), zoo_dir=zoo_dir, limit=LIMIT)
+    det = create("acm")
+    det.configure("synth")
+    assert det.zoo_entry is not None and det.weights_path == zoo_dir / entry["file"]
+    with pytest.raises(MissingWeightsError, match="and irbench's zoo"):
+        det.configure("sirst")  # no zoo weights for another dataset
+    cache = tmp_path / "cache" / "acm"
+    cache.mkdir(parents=True)
+    torch.save(torch.load(zoo_dir / entry["file"], weights_only=True), cache / "synth.pth")
+    det.configure("synth")
+    assert det.zoo_entry is None and det.weights_path == cache / "synth.pth"
+    (cache / "synth.pth").unlink()
+    (zoo_dir / entry["file"]).write_bytes(b"damaged")
+    with pytest.raises(ValueError, match="reinstall irbench"):
+        det.configure("synth")
+
+
+def test_basicirstd_zoo_weights_carry_their_training_statistics(tmp_path: Path, zoo_dir: Path) -> None:
+    entry = publish(_trained(tmp_path, "acm-basicirstd"), zoo_dir=zoo_dir, limit=LIMIT)
+    assert entry["normalisation"]["preset"] == "basicirstd_gray" and entry["normalisation"]["std"] > 0
+    det = create("acm-basicirstd")
+    det.configure("synth")  # synth has no tabulated statistics: the zoo entry's are used
+    norm = entry["normalisation"]
+    assert det.provenance()["normalisation"] == {"mean": norm["mean"], "std": norm["std"]}
+    det = create("acm-basicirstd", dataset_stats=[100.0, 20.0])
+    det.configure("synth")
+    assert det.provenance()["normalisation"] == {"mean": 100.0, "std": 20.0}
+
+
+def test_list_weights_shows_zoo_and_cache(tmp_path: Path, zoo_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    publish(_trained(tmp_path), zoo_dir=zoo_dir, limit=LIMIT)
+    capsys.readouterr()
+    assert cli_main(["list", "weights"]) == 0
+    out = capsys.readouterr().out
+    assert "acm" in out and "synth" in out and "1 epoch, CPU" in out and "irbench zoo" in out
+    assert "weights cache" in out and "(empty)" in out
+
+
+def test_shipped_manifest_is_consistent() -> None:
+    zoo.zoo_entries.cache_clear()
+    for entry in zoo.zoo_entries():
+        assert entry.path.is_file(), entry.file
+        assert sha256_file(entry.path) == entry.sha256
+        assert entry.path.stat().st_size <= 10 * 2**20
+        assert entry.command.startswith("irbench train ")
+    assert sum(e.path.stat().st_size for e in zoo.zoo_entries()) <= 60 * 2**20
