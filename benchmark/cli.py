@@ -23,7 +23,14 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from benchmark.datasets import DATASETS, DEFAULT_MAX_PIXELS, DatasetNotFoundError, get_dataset
+from benchmark.datasets import (
+    DEFAULT_MAX_PIXELS,
+    DatasetNotFoundError,
+    DatasetSpec,
+    builtin_specs,
+    get_dataset,
+    root_specs,
+)
 from benchmark.files import OutputError
 from benchmark.metrics import PROTOCOLS
 from benchmark.metrics.curves import DEFAULT_THRESHOLDS
@@ -94,6 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         overwrite=args.overwrite,
         limit=args.limit,
+        exclude_seen=args.exclude_seen,
         command=["irbench", *sys.argv[1:]] if args.argv is None else ["irbench", *args.argv],
     )
     run_dir = run(config, log=lambda m: print(m, file=sys.stderr))
@@ -119,8 +127,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             spec = get_spec(name)
             print(f"{name:20s} {spec.kind:12s} {spec.description:15s} policy={spec.policy:12s} {spec.paper}")
     elif args.what == "datasets":
-        for name, text in DATASETS.items():
-            print(f"{name:12s} {_presence(name, args.data_root):9s} {text}")
+        specs = {**builtin_specs(), **root_specs(args.data_root)}
+        for name, spec in specs.items():
+            where = "" if spec.name in builtin_specs() else f" (spec {spec.source})"
+            print(f"{name:16s} {_presence(spec, args.data_root):9s} {spec.description}{where}")
     elif args.what == "protocols":
         for name, protocol in PROTOCOLS.items():
             print(f"{name:12s} {protocol.description}")
@@ -156,13 +166,38 @@ def _list_weights() -> None:
         print("  (empty)")
 
 
-def _presence(name: str, root: str | None) -> str:
+def _presence(spec: DatasetSpec, root: str | None) -> str:
     """``present`` / ``missing`` under ``root`` (default ``$IRBENCH_DATA`` or ``./data``)."""
     try:
-        get_dataset(name, root)
+        get_dataset(spec, root)
     except (DatasetNotFoundError, OSError, ValueError):
         return "missing"
     return "present"
+
+
+def cmd_overlap(args: argparse.Namespace) -> int:
+    """Images shared by two dataset splits, matched by content; exit 0 either way."""
+    from benchmark.leakage import dataset_hashes
+
+    sides = []
+    for text in (args.a, args.b):
+        name, _, split = text.partition(":")
+        dataset = get_dataset(name, args.data_root, split or "test", args.max_pixels or None)
+        sides.append((f"{dataset.name}:{dataset.split}", dataset_hashes(dataset)))
+    (name_a, a), (name_b, b) = sides
+    by_hash_b: dict[str, list[str]] = {}
+    for sample_id, h in b.items():
+        by_hash_b.setdefault(h, []).append(sample_id)
+    shared = [(i, by_hash_b[h]) for i, h in a.items() if h in by_hash_b]
+    print(
+        f"{name_a} ({len(a)} images) and {name_b} ({len(b)} images): {len(shared)} image(s) of {name_a} "
+        f"also in {name_b} (matched by decoded pixels)"
+    )
+    for sample_id, others in shared[: None if args.all else 20]:
+        print(f"  {sample_id} = {', '.join(others)}")
+    if len(shared) > 20 and not args.all:
+        print(f"  ... {len(shared) - 20} more (--all lists them)")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -333,6 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, default=None, metavar="N", help="only the first N images of each dataset (a smoke run)"
     )
     p.add_argument(
+        "--exclude-seen",
+        action="store_true",
+        help="score each deep cell only on the images its weights were not trained on (default: score all, "
+        "and say how many were seen)",
+    )
+    p.add_argument(
         "--device",
         default=None,
         help="device of the deep methods: auto, cpu, cuda or cuda:N (default: each method's, auto)",
@@ -421,6 +462,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="with datasets: mark which are present here (default: $IRBENCH_DATA or ./data)",
     )
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("overlap", help="images two dataset splits share (matched by content, not by name)")
+    p.add_argument("a", help="dataset[:split] (default split test), e.g. sirst:test or a spec file")
+    p.add_argument("b", help="dataset[:split], e.g. sirst-v2:test")
+    p.add_argument("--data-root", default=None, help="folder holding the datasets (default: $IRBENCH_DATA or ./data)")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"pixel cap per image (default {DEFAULT_MAX_PIXELS}; 0: none)",
+    )
+    p.add_argument("--all", action="store_true", help="list every shared image (default: the first 20)")
+    p.set_defaults(func=cmd_overlap)
 
     p = sub.add_parser("report", help="re-render the tables of a run folder")
     p.add_argument("run_dir", help="a run folder (holding run.json)")

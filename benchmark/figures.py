@@ -83,7 +83,11 @@ def plot_curves(run_dir: Path, run: RunRecord) -> list[Path]:
                     ax.plot(fpr, tpr, label=f"{m.display} (AUC {roc_auc(roc['fpr'], roc['tpr']):.3f})")
             if kind == "pd_fa":
                 ax.set_xscale("symlog", linthresh=1.0)
-                ax.set(xlabel="Fa (1e-6; linear below 1)", ylabel="Pd", title=f"Pd-Fa, {display_name(d['name'])}")
+                ax.set(
+                    xlabel="Fa (1e-6; linear below 1)",
+                    ylabel="Pd",
+                    title=f"Pd-Fa, {display_name(d['name'], run.datasets)}",
+                )
                 note = (
                     f"protocol {run.protocol['name']}; circles: the table's operating point. At low thresholds "
                     "components merge, so Pd can fall as Fa rises (a curve may turn back)."
@@ -93,7 +97,7 @@ def plot_curves(run_dir: Path, run: RunRecord) -> list[Path]:
                     xscale="log",
                     xlabel="false positive rate (pixels)",
                     ylabel="true positive rate",
-                    title=f"ROC, {display_name(d['name'])}",
+                    title=f"ROC, {display_name(d['name'], run.datasets)}",
                 )
                 note = f"protocol {run.protocol['name']}; closed by (0, 0) and (1, 1); AUC by the trapezoid rule"
             ax.grid(alpha=0.3)
@@ -173,7 +177,9 @@ def plot_qualitative(run_dir: Path, run: RunRecord, dataset: str, n_images: int 
     """``qualitative_<dataset>.png``: ``n_images`` images chosen by :func:`choose_examples`, the input, the
     ground truth and one column per method, each binarised by the policy its cell applied (a ``sweep`` cell
     by its fitted threshold), at the protocol's resolution."""
-    ds = get_dataset(dataset, run.data_root, run.split)
+    recorded = next((d for d in run.datasets if d["name"] == dataset), {})
+    spec = recorded.get("spec")
+    ds = get_dataset(spec if spec and Path(spec).exists() else dataset, run.data_root, run.split)
     proto = get_protocol(run.protocol["name"])
     store = ScoreStore(run.cache)
     cells = _ok_cells(run, dataset)
@@ -356,8 +362,8 @@ def plot_fig1(run_dir: Path, run: RunRecord, profile: dict[str, Any], dataset: s
         xlim=(min(xs) / 2.5, max(xs) * 2.5),
         ylim=(low, max(ys) + pad),
         xlabel=f"images / second at {size}x{size} (log scale)",
-        ylabel=f"IoU (%) on {display_name(dataset)}",
-        title=f"Detection vs speed vs FLOPs, {display_name(dataset)}",
+        ylabel=f"IoU (%) on {display_name(dataset, run.datasets)}",
+        title=f"Detection vs speed vs FLOPs, {display_name(dataset, run.datasets)}",
     )
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.1e}"[0] in "25" else ""))

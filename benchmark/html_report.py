@@ -50,11 +50,12 @@ def _figure(path: Path) -> str:
     )
 
 
-def _issues(title: str, issues: list[ImageIssue]) -> str:
+def _issues(title: str, issues: list[ImageIssue], run: RunRecord) -> str:
     if not issues:
         return ""
     rows = "".join(
-        f"<tr><td>{escape(display_name(i.dataset))}</td><td>{escape(i.id)}</td><td>{escape(i.method or '')}</td>"
+        f"<tr><td>{escape(display_name(i.dataset, run.datasets))}</td><td>{escape(i.id)}</td>"
+        f"<td>{escape(i.method or '')}</td>"
         f"<td>{escape(i.message)}</td></tr>"
         for i in issues
     )
@@ -67,7 +68,9 @@ def _issues(title: str, issues: list[ImageIssue]) -> str:
 def html_report(run_dir: Path, run: RunRecord, tables: list[Table], caption_note: str) -> str:
     """The page of ``run`` (its ``tables`` rendered, ``caption_note``: protocol and policies)."""
     env = run.environment
-    datasets = ", ".join(f"{display_name(d['name'])} {d['split']} ({d['n_images']} images)" for d in run.datasets)
+    datasets = ", ".join(
+        f"{display_name(d['name'], run.datasets)} {d['split']} ({d['n_images']} images)" for d in run.datasets
+    )
     facts = [
         ("Command", " ".join(run.command) or "(not recorded)"),
         ("Created", run.created),
@@ -95,9 +98,9 @@ def html_report(run_dir: Path, run: RunRecord, tables: list[Table], caption_note
         parts.append(f"<p>No figures in this run folder yet: <code>irbench plot {escape(str(run_dir))}</code>.</p>")
     parts.append("<h2>Images that failed, were skipped or drew a warning</h2>")
     listed = [
-        _issues("Detector failures (scored as empty predictions)", run.failures),
-        _issues("Skipped images (unusable data)", run.skipped),
-        _issues("Warnings", run.warnings),
+        _issues("Detector failures (scored as empty predictions)", run.failures, run),
+        _issues("Skipped images (unusable data)", run.skipped, run),
+        _issues("Warnings", run.warnings, run),
     ]
     parts.append("".join(listed) or "<p>None.</p>")
     parts.append("</body></html>")

@@ -66,6 +66,7 @@ class Cell:
     n_failed: int = 0
     n_cached: int = 0
     curves: dict[str, Any] | None = None
+    leakage: dict[str, Any] | None = None  # evaluated images the checkpoint was trained on (benchmark.leakage)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -64,11 +64,52 @@ def _zoo_cells(run: RunRecord, m: MethodEntry) -> list[tuple[str, dict[str, Any]
     return [(d, c.provenance["zoo"]) for d, c in run.cells.get(m.name, {}).items() if "zoo" in c.provenance]
 
 
+def _scored_seen(cell: Cell) -> bool:
+    """Whether the cell's numbers include images its checkpoint was trained on."""
+    leak = cell.leakage or {}
+    return bool(leak.get("n_seen")) and not leak.get("excluded")
+
+
 def row_label(run: RunRecord, m: MethodEntry) -> str:
     """A method's row label: its display name, marked ``(irbench zoo: E epochs, DEVICE)`` when any of its
-    cells was scored with zoo weights (irbench's training, not the authors' checkpoint)."""
+    cells was scored with zoo weights (irbench's training, not the authors' checkpoint), and ``†`` when any
+    of its numbers includes images its weights were trained on."""
     labels = sorted({z["label"] for _, z in _zoo_cells(run, m)})
-    return f"{m.display} ({'; '.join(labels)})" if labels else m.display
+    label = f"{m.display} ({'; '.join(labels)})" if labels else m.display
+    return label + " †" if any(_scored_seen(c) for c in run.cells.get(m.name, {}).values()) else label
+
+
+def _leakage_notes(run: RunRecord) -> list[str]:
+    """Train/test overlap of every checked cell: seen images, none, or why it could not be checked."""
+    seen, clean, unknown = [], [], []
+    for m in ordered_methods(run):
+        for dataset, cell in run.cells.get(m.name, {}).items():
+            leak = cell.leakage
+            if not leak:
+                continue
+            where = f"{m.display} on {display_name(dataset, run.datasets)}"
+            if "unresolved" in leak:
+                unknown.append(f"{where} ({leak['unresolved']})")
+            elif leak["n_seen"]:
+                how = (
+                    f"left out by --exclude-seen: scored on the other {leak['n_images'] - leak['n_seen']}"
+                    if leak["excluded"]
+                    else "included in its numbers (--exclude-seen scores only the others)"
+                )
+                seen.append(
+                    f"{where}: {leak['n_seen']} of {leak['n_images']} evaluated images are in its weights' "
+                    f"training set ({leak['training_set']}), {how}"
+                )
+            else:
+                clean.append(f"{where} ({leak['training_set']})")
+    notes = []
+    if seen:
+        notes.append("† Train/test overlap, matched by image content: " + "; ".join(seen) + ".")
+    if clean:
+        notes.append("No train/test overlap found: " + "; ".join(clean) + ".")
+    if unknown:
+        notes.append("Train/test overlap not checked: " + "; ".join(unknown) + ".")
+    return notes
 
 
 def _zoo_note(run: RunRecord) -> str | None:
@@ -77,8 +118,9 @@ def _zoo_note(run: RunRecord) -> str | None:
     for m in ordered_methods(run):
         for dataset, z in _zoo_cells(run, m):
             test = z["test"]
+            where = display_name(dataset, run.datasets)
             parts.append(
-                f"{m.display} on {display_name(dataset)}: `{z['command']}` (commit {z.get('commit') or 'unknown'}; "
+                f"{m.display} on {where}: `{z['command']}` (commit {z.get('commit') or 'unknown'}; "
                 f"test IoU {test['iou'] * 100:.2f}, Pd {test['pd'] * 100:.2f}, Fa {test['fa'] * 1e6:.2f} under "
                 f"`{test['protocol']}`, {test['policy']})"
             )
@@ -114,12 +156,15 @@ def _notes(run: RunRecord, paper_shown: bool = False) -> list[str]:
     def listed(d: dict[str, Any]) -> str:
         unusable = sum(s.dataset == d["name"] for s in run.skipped)
         scored = f"{d['n_images'] - unusable} scored, {unusable} unusable" if unusable else "all scored"
+        some = next((c for _, c in run.ok_cells(d["name"])), None)
+        if some is not None and some.metrics.get("n_background"):  # type: ignore[union-attr]
+            scored += f", {some.metrics['n_background']} of them background-only"  # type: ignore[index]
         listed = (
             f"first {d['n_images']} of {d['limited_from']} images (--limit)"
             if d.get("limited_from")
             else f"{d['n_images']} images listed"
         )
-        return f"{display_name(d['name'])} {d['split']} ({listed}, {scored}; {d['layout']} layout)"
+        return f"{display_name(d['name'], run.datasets)} {d['split']} ({listed}, {scored}; {d['layout']} layout)"
 
     datasets = ", ".join(listed(d) for d in run.datasets)
     notes.append(f"Split: {datasets}. Best value per column in bold.")
@@ -142,6 +187,7 @@ def _notes(run: RunRecord, paper_shown: bool = False) -> list[str]:
     zoo = _zoo_note(run)
     if zoo:
         notes.append(zoo)
+    notes += _leakage_notes(run)
     notes += _status_notes(run)
     if run.failures:
         counts: dict[str, int] = {}
@@ -178,7 +224,7 @@ def _status_notes(run: RunRecord) -> list[str]:
         for dataset, cell in run.cells.get(m.name, {}).items():
             if cell.ok:
                 continue
-            where = f"{m.display} on {display_name(dataset)}"
+            where = f"{m.display} on {display_name(dataset, run.datasets)}"
             by_status.setdefault(cell.status, []).append(
                 f"{where} ({cell.reason})" if cell.status in ("failed", "no usable images") else where
             )
@@ -278,7 +324,7 @@ def table1(run: RunRecord) -> Table:
         caption="IoU(%), Pd(%) and Fa(1e-6) per dataset.",
         latex_note=_latex_note(run),
         lead=["Method", "Description"],
-        groups=[(display_name(d), len(METRICS)) for d in datasets],
+        groups=[(display_name(d, run.datasets), len(METRICS)) for d in datasets],
         columns=[label for _ in datasets for _, label, _, _ in METRICS],
         rows=rows,
         bold=bold,
@@ -324,7 +370,7 @@ def table2(run: RunRecord) -> Table:
         if some:
             scales = some.metrics["scales"]  # type: ignore[index]
             counts.append(
-                f"{display_name(d)}: "
+                f"{display_name(d, run.datasets)}: "
                 + ", ".join(f"{b} {scales[b]['n_targets']} targets in {scales[b]['n_images']} images" for b in BUCKETS)
             )
     notes = [
@@ -341,7 +387,7 @@ def table2(run: RunRecord) -> Table:
         caption="IoU(%), Pd(%) and Fa(1e-6) per target scale.",
         latex_note=_latex_note(run),
         lead=["Scale", "Method"],
-        groups=[(display_name(d), len(METRICS)) for d in datasets],
+        groups=[(display_name(d, run.datasets), len(METRICS)) for d in datasets],
         columns=[label for _ in datasets for _, label, _, _ in METRICS],
         rows=rows,
         bold=bold,

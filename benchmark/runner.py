@@ -37,6 +37,7 @@ from benchmark.detection import (
 from benchmark.environment import environment
 from benchmark.evaluation import DENSE_MASK_FRACTION, Evaluation, evaluate
 from benchmark.files import dumps, make_folder, write_text
+from benchmark.leakage import Overlap, TrainingHashes
 from benchmark.metrics import Protocol, get_protocol
 from benchmark.policies import parse_policy
 from benchmark.progress import Progress
@@ -87,6 +88,7 @@ class RunConfig:
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     overwrite: bool = False
     limit: int | None = None  # only the first N images of each dataset (a smoke run); None: all
+    exclude_seen: bool = False  # score each cell on the images its checkpoint was not trained on
     command: list[str] = field(default_factory=list)
 
 
@@ -260,6 +262,7 @@ class _Run:
                 "timeout",
                 "max_pixels",
                 "limit",
+                "exclude_seen",
                 "curves",
                 "ci",
                 "compare_paper",
@@ -341,6 +344,7 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
     state = _Run(config, protocol, datasets, store, run_dir, log)
     timeout = config.timeout or None
     root = str(store.root.resolve())
+    training_hashes = TrainingHashes(config.data_root, config.max_pixels)
     started = time.perf_counter()
     with (
         make_backend(config.backend, config.jobs, config.scheduler) as backend,
@@ -369,6 +373,7 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
                     policy,
                     config,
                     bar.update,
+                    training_hashes,
                 )
                 state.add(spec.name, dataset, cell, records, result)
                 bar.update(len(dataset) - len(records))
@@ -393,6 +398,7 @@ def _run_cell(
     policy: str,
     config: RunConfig,
     progress: Callable[[int], None],
+    training_hashes: TrainingHashes,
 ) -> tuple[Cell, list[ImageRecord], Evaluation | None]:
     """Validate, detect and evaluate one (method, dataset) cell."""
     if rejected:
@@ -418,17 +424,28 @@ def _run_cell(
             f"such images out; {len(bad)} image(s) affected)"
         )
     usable = [r for r in records if not r.sample_error]
+    training = detector_for(job).training_set()
+    leakage, scored = None, records
+    if training is not None:
+        overlap = Overlap.of(training, training_hashes.resolve(training), [(r.id, r.img_hash) for r in usable])
+        leakage = overlap.record(config.exclude_seen)
+        if leakage.get("excluded"):  # --exclude-seen: score the images the checkpoint has not seen
+            seen = set(overlap.seen)
+            scored = [r for r in records if r.id not in seen]
+            usable = [r for r in usable if r.id not in seen]
     result = None
     if usable and not all(r.error for r in usable):
         result = evaluate(
             dataset,
-            records,
+            scored,
             _score_of(job, batched, backend, timeout),
             protocol,
             policy,
             curves=config.curves,
             ci=config.ci,
         )
-    cell = _cell_of(records, result)
-    cell.provenance, cell.store_key = provenance, job.key
+    cell = _cell_of(scored, result)
+    if leakage is not None and leakage.get("excluded") and not usable:
+        cell.reason = f"every usable image is in the checkpoint's training set ({training.description}; --exclude-seen)"
+    cell.provenance, cell.store_key, cell.leakage = provenance, job.key, leakage
     return cell, records, result

@@ -21,8 +21,10 @@ from typing import Any
 
 import torch
 
+from benchmark.leakage import HASH_NOTE
 from benchmark.record import RunRecord
 from benchmark.runner import RunConfig, run
+from benchmark.training.data import TrainingData
 from methods.deep.base import sha256_file
 from methods.deep.zoo import MANIFEST, ZOO_DIR
 
@@ -68,6 +70,12 @@ def _score(
         "n_images": m["n_images"],
         **{k: m[k] for k in ("iou", "niou", "pd", "fa", "f1")},
     }
+
+
+def _train_images(config: dict[str, Any], data_root: str | None) -> dict[str, Any]:
+    """The training-image hashes of a run whose config.json predates their recording (same carve of ids)."""
+    data = TrainingData(config["dataset"], data_root, config["val_fraction"], config["limit"], config["seed"])
+    return {"hash": HASH_NOTE, "hashes": data.image_hashes()}
 
 
 def publish(
@@ -127,6 +135,7 @@ def publish(
             "normalisation": norm,
             "method_params": method_params,
             "test": test,
+            "train_images": config.get("train_images") or _train_images(config, data_root),
         }
         os.replace(tmp, zoo_dir / name)
     finally:

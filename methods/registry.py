@@ -30,10 +30,12 @@ import numpy as np
 from methods.names import Registry, UnknownNameError
 
 __all__ = [
+    "HASH_DIGITS",
     "Complexity",
     "Detector",
     "FunctionDetector",
     "MethodSpec",
+    "TrainingSet",
     "register",
     "create",
     "get_spec",
@@ -94,6 +96,20 @@ class Complexity:
     macs: int
 
 
+@dataclass(frozen=True)
+class TrainingSet:
+    """The images a detector's weights were trained on: content hashes (the first ``HASH_DIGITS`` hex digits
+    of :func:`benchmark.store.image_hash`) where they are recorded, else a dataset and split to resolve."""
+
+    description: str
+    hashes: frozenset[str] | None = None
+    dataset: str | None = None
+    split: str | None = None
+
+
+HASH_DIGITS = 16  # 64-bit prefixes of the image sha256: compact, and no collision in any IRSTD set
+
+
 class Detector:
     """Base class of stateful detectors (deep models). Subclasses implement :meth:`detect_batch`.
 
@@ -131,6 +147,11 @@ class Detector:
     def provenance(self) -> dict[str, Any]:
         """Facts about this detector's configuration worth recording in a run (e.g. weights sha256)."""
         return {}
+
+    def training_set(self) -> TrainingSet | None:
+        """The images the configured weights were trained on, where known (checked for train/test overlap);
+        None for detectors without training or of unknown provenance."""
+        return None
 
     def use_random_weights(self, seed: int = 0) -> None:
         """Make the detector runnable without its weights (seeded random initialisation), for profiling;

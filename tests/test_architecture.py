@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "benchmark.evaluation",
         "benchmark.offline",
         "benchmark.training",
+        "benchmark.leakage",
     ),
     (
         "benchmark.runner",

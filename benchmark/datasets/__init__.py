@@ -1,4 +1,4 @@
-"""Datasets: public layouts of IRSTD-1k, NUDT-SIRST and SIRST, the BasicIRSTD layout, and ``synth``."""
+"""Datasets as specs (TOML): folder layouts (public releases, BasicIRSTD), unions of sets, and ``synth``."""
 
 from benchmark.datasets.base import Dataset
 from benchmark.datasets.errors import DatasetNotFoundError, SampleError, SplitFileError
@@ -10,16 +10,26 @@ from benchmark.datasets.imageio import (
 )
 from benchmark.datasets.registry import (
     DATASETS,
+    builtin_specs,
     canonical_name,
     display_name,
+    find_spec,
     get_dataset,
+    root_specs,
 )
+from benchmark.datasets.spec import DatasetSpec, SpecError, load_spec
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DATASETS",
     "Dataset",
     "DatasetNotFoundError",
+    "DatasetSpec",
+    "SpecError",
+    "builtin_specs",
+    "find_spec",
+    "load_spec",
+    "root_specs",
     "SampleError",
     "SplitFileError",
     "binarise_mask",

@@ -50,11 +50,16 @@ class Dataset(ABC):
         """Facts recorded in a run's metadata (``limited_from``: the split's size when :meth:`limit` cut it)."""
         facts: dict[str, object] = {
             "name": self.name,
+            "display": getattr(self, "display", self.name),
             "split": self.split,
             "n_images": len(self.ids),
             "location": self.location,
             "layout": self.layout,
         }
+        if getattr(self, "facts", None):
+            facts["facts"] = self.facts
+        if getattr(self, "spec_source", None):
+            facts["spec"] = self.spec_source  # what get_dataset() reopens it from
         if getattr(self, "n_listed", None) is not None:
             facts["limited_from"] = self.n_listed
         return facts

@@ -11,41 +11,9 @@ import numpy as np
 from benchmark.datasets.base import Dataset
 from benchmark.datasets.errors import DatasetNotFoundError, SampleError, SplitFileError
 from benchmark.datasets.imageio import DEFAULT_MAX_PIXELS, check_pair, image_shape, read_image, read_mask
+from benchmark.datasets.spec import DatasetSpec, Layout
 
 IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where images, masks and split files sit inside a dataset folder.
-
-    ``split_file`` and ``mask_name`` are format strings with ``{split}``, ``{name}`` and ``{id}`` fields.
-    """
-
-    name: str
-    images: str
-    masks: str
-    mask_name: str
-    split_file: str
-
-    def describe(self) -> str:
-        return f"{self.images}/, {self.masks}/{self.mask_name}, {self.split_file}"
-
-
-@dataclass(frozen=True)
-class FolderSpec:
-    """A dataset's folder names (tried in order), its layouts and its split names."""
-
-    name: str
-    folders: tuple[str, ...]
-    layouts: tuple[Layout, ...]
-    splits: dict[str, str]  # split asked for -> split name used in file names
-    basicirstd_name: str
-
-
-def basicirstd_layout(name: str) -> Layout:
-    """The BasicIRSTD layout: ``images/``, ``masks/<id>.png``, ``img_idx/{split}_<NAME>.txt``."""
-    return Layout("basicirstd", "images", "masks", "{id}.png", "img_idx/{split}_" + name + ".txt")
 
 
 @dataclass(frozen=True)
@@ -76,17 +44,19 @@ class _Listing:
 
 
 class FolderDataset(Dataset):
-    """A split of a dataset stored on disk; see :class:`FolderSpec` for the layouts recognised.
+    """A split of a dataset stored on disk, as its :class:`~benchmark.datasets.spec.DatasetSpec` describes it.
 
     Image and mask files are found by exact name first, then by a name that differs only in case
     (``ID.PNG`` for id ``ID``); each folder is listed once per dataset object, on first use.
-    ``max_pixels`` caps the pixels of every image and mask read (``None`` or 0: no cap).
+    ``max_pixels`` caps the pixels of every image and mask read (``None`` or 0: no cap). With the spec's
+    ``background_without_mask``, an image whose mask file is missing is background-only (an empty mask).
     """
 
     def __init__(
-        self, spec: FolderSpec, root: str | Path, split: str = "test", max_pixels: int | None = DEFAULT_MAX_PIXELS
+        self, spec: DatasetSpec, root: str | Path, split: str = "test", max_pixels: int | None = DEFAULT_MAX_PIXELS
     ) -> None:
-        self.name = spec.name
+        self.name, self.display, self.facts, self.spec_source = spec.name, spec.title, spec.facts, spec.source
+        self.background_without_mask = spec.background_without_mask
         if split not in spec.splits:
             raise ValueError(f"Unknown split {split!r} for dataset {spec.name!r}. Available: {', '.join(spec.splits)}")
         if max_pixels is not None and max_pixels < 0:
@@ -101,7 +71,7 @@ class FolderDataset(Dataset):
         self.ids = _read_split(split_path)
 
     @staticmethod
-    def _locate(spec: FolderSpec, root: Path, split: str) -> tuple[Path, Layout, Path]:
+    def _locate(spec: DatasetSpec, root: Path, split: str) -> tuple[Path, Layout, Path]:
         candidates = [root / f for f in spec.folders] + [root]
         tried: list[str] = []
         for folder in candidates:
@@ -115,7 +85,7 @@ class FolderDataset(Dataset):
             f"Dataset {spec.name!r} (split {split!r}) not found under {root.resolve()}.\n"
             f"Looked in folders {', '.join(spec.folders)} (and the root itself) for one of these layouts:\n"
             f"{expected}\nSplit files tried: {', '.join(tried[:4])}{' ...' if len(tried) > 4 else ''}\n"
-            f"Set --data-root or IRBENCH_DATA to the folder that holds {spec.folders[0]}/."
+            f"Set --data-root or IRBENCH_DATA to the folder that holds {spec.folders[0] if spec.folders else 'it'}/."
         )
 
     def __getstate__(self) -> dict[str, object]:
@@ -157,6 +127,8 @@ class FolderDataset(Dataset):
 
     def _mask_of(self, sample_id: str, image_path: Path, shape: tuple[int, ...]) -> np.ndarray:
         mask_path = self.mask_path(sample_id)
+        if self.background_without_mask and not mask_path.is_file():
+            return np.zeros(shape[:2], dtype=bool)
         mask = read_mask(mask_path, self.max_pixels)
         check_pair(image_path, shape, mask_path, mask.shape)
         return mask

@@ -151,7 +151,7 @@ class SynthDataset(Dataset):
         sizes = {"train": self.config.n_train, "test": self.config.n_test}
         if split not in sizes:
             raise ValueError(f"Unknown split {split!r} for dataset 'synth'. Available: {', '.join(sizes)}")
-        self.name, self.split, self.layout = "synth", split, "generated"
+        self.name, self.display, self.split, self.layout = "synth", "Synth", split, "generated"
         self.location = f"synthetic:seed={self.config.seed},size={self.config.size}"
         self.ids = [f"{split}_{i:04d}" for i in range(sizes[split])]
 

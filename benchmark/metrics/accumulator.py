@@ -6,6 +6,7 @@ All outputs are raw fractions (not percent, not x1e-6):
 * Pd = matched targets / targets; Fa = false-alarm pixels / sum of the protocol's normaliser pixels.
 * Target-level precision = matched targets / predicted components (dataset sums), recall = Pd,
   F1 = their harmonic mean.
+* ``n_background``: images without any target (they count for Fa and nIoU, not for Pd).
 * ``scales``: per Table 2 bucket, IoU (target-restricted), Pd, Fa (the bucket Fa add up to Fa), the
   number of targets and of images holding at least one target of the bucket.
 
@@ -60,6 +61,7 @@ class DetectionMetrics:
         self._bucket_images = np.zeros(3, dtype=np.int64)
         self._niou_sum = 0.0
         self._n_images = 0
+        self._n_background = 0
 
     def update(self, pred: np.ndarray, gt: np.ndarray) -> ImageStats:
         """Evaluate one bool prediction against its bool ground truth, accumulate and return its stats."""
@@ -76,6 +78,7 @@ class DetectionMetrics:
         self._bucket_images += np.asarray(stats.n_gt_b) > 0
         self._niou_sum += stats.niou_i
         self._n_images += 1
+        self._n_background += stats.n_gt == 0
 
     def compute(self) -> dict[str, Any]:
         """Return the dataset-level metrics (raw fractions) described in the module docstring."""
@@ -95,6 +98,7 @@ class DetectionMetrics:
         return {
             "protocol": self.protocol.name,
             "n_images": self._n_images,
+            "n_background": self._n_background,
             "n_targets": t["n_gt"],
             "iou": _ratio(t["inter"], t["union"]),
             "niou": _ratio(self._niou_sum, self._n_images),

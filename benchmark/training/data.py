@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 
 from benchmark.datasets import Dataset, get_dataset
+from benchmark.leakage import short_hash
+from benchmark.store import image_hash
 
 __all__ = ["Augment", "TrainingData", "prefetched", "split_train_val"]
 
@@ -140,6 +142,11 @@ class TrainingData:
         per-image means and standard deviations."""
         stats = np.array([(img.mean(), img.std()) for img, _ in map(self.load, self.train_ids)], dtype=np.float64)
         return float(stats[:, 0].mean()), float(stats[:, 1].mean())
+
+    def image_hashes(self) -> list[str]:
+        """The sorted content hashes (:func:`benchmark.leakage.short_hash`) of every image the model sees:
+        the training ids and the validation ids (they select the weights)."""
+        return sorted({short_hash(image_hash(self.load(i)[0])) for i in [*self.train_ids, *self.val_ids]})
 
     def batch(
         self, ids: Sequence[str], augment: Augment, seed: int, epoch: int, start: int

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from benchmark.backends import free_cores
 from benchmark.environment import git_commit
+from benchmark.leakage import HASH_NOTE
 from benchmark.training.data import Augment, TrainingData, prefetched
 from benchmark.training.recipes import Recipe, build_detector, get_recipe
 from methods.deep.base import DeepDetector, resolve_device
@@ -416,6 +417,10 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
                 "command": config.command,
                 "commit": git_commit(),
                 "normalisation": {"preset": trainer.det.preset, **trainer.det.provenance().get("normalisation", {})},
+                "train_images": {
+                    "hash": HASH_NOTE,
+                    "hashes": data.image_hashes(),
+                },
                 "n_train": len(data.train_ids),
                 "n_val": len(data.val_ids),
             },

@@ -20,11 +20,12 @@ from torch import nn
 from methods.deep.checkpoint import load_checkpoint
 from methods.deep.flops import count_macs, count_params
 from methods.deep.fuse import prepare_for_inference
+from methods.deep.known_checkpoints import known_training_set
 from methods.deep.losses import LossFn
 from methods.deep.presets import BASICIRSTD_STATS, basicirstd_stats, in_channels, preprocess
 from methods.deep.recipe import Recipe
 from methods.deep.zoo import ZooEntry, find_zoo_entry
-from methods.registry import Complexity, Detector, MissingWeightsError
+from methods.registry import Complexity, Detector, MissingWeightsError, TrainingSet
 from methods.validation import as_float_image, check_positive_int
 
 __all__ = ["DeepDetector", "COMMON_DEFAULTS", "WEIGHT_SUFFIXES", "weights_root", "resolve_device", "sha256_file"]
@@ -214,6 +215,24 @@ class DeepDetector(Detector):
                 f"{entry.sha256}; reinstall irbench"
             )
         return entry
+
+    def training_set(self) -> TrainingSet | None:
+        """The training images of the configured weights: the hashes a zoo entry records, else a released
+        checkpoint's documented set (by sha256), else ``trained_on``'s train split, else unknown."""
+        if self.zoo_entry is not None and self.zoo_entry.extra.get("train_images"):
+            recorded = self.zoo_entry.extra["train_images"]
+            return TrainingSet(
+                f"irbench zoo: {self.zoo_entry.dataset} train split ({len(recorded['hashes'])} images)",
+                hashes=frozenset(recorded["hashes"]),
+            )
+        if self.weights_path is not None and self.weights_path.is_file():
+            known = known_training_set(sha256_file(self.weights_path))
+            if known is not None:
+                return known
+        trained_on = self.params.get("trained_on")
+        if trained_on:
+            return TrainingSet(f"{trained_on} train (trained_on)", dataset=trained_on, split="train")
+        return None
 
     def use_network(self, net: nn.Module) -> None:
         """Install a network (e.g. randomly initialised, for profiling or tests); it is prepared for
