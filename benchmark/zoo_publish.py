@@ -5,7 +5,9 @@
 Converts ``best.pth`` to an fp16 state_dict under ``methods/deep/zoo_weights/<method>-<dataset>.pth``, scores
 it on the dataset's test split through :func:`benchmark.runner.run` (``irbench`` protocol, the method's
 default policy) and writes its manifest entry (:mod:`methods.deep.zoo`). An existing entry is replaced only
-when the new weights have a higher test IoU: every committed version stays in the history. Limits: 10 MB a
+when the new weights have a higher test IoU: every committed version stays in the history. ``epochs`` is the
+number of epochs the run completed (``planned_epochs`` the number it was started with, when it was stopped
+early); ``best_epoch`` the one whose weights are published. Limits: 10 MB a
 file, 60 MB for the zoo.
 """
 
@@ -127,7 +129,8 @@ def publish(
             "bytes": size,
             "command": config["command"],
             "commit": config.get("commit"),
-            "epochs": config["epochs"],
+            "epochs": len(history),
+            **({"planned_epochs": config["epochs"]} if len(history) < config["epochs"] else {}),
             "best_epoch": best["epoch"],
             "device": config["device"],
             "amp": config.get("amp"),
@@ -151,8 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("train_dir", type=Path, help="an irbench train output folder (config.json, best.pth)")
     parser.add_argument("--data-root", default=None, help="folder holding the datasets")
+    parser.add_argument("--zoo-dir", type=Path, default=ZOO_DIR, help=f"zoo folder (default {ZOO_DIR})")
+    parser.add_argument("--limit", type=int, default=None, help="score only the first N test images (smoke runs)")
     args = parser.parse_args(argv)
-    entry = publish(args.train_dir, args.data_root)
+    entry = publish(args.train_dir, args.data_root, args.zoo_dir, args.limit)
     print(json.dumps(entry, indent=1))
     return 0
 

@@ -338,3 +338,13 @@ def test_basicirstd_model_on_a_new_set_is_trained_with_its_measured_statistics(t
     data = TrainingData("synth", limit=TINY["limit"])
     mean, std = data.statistics()
     assert norm == {"preset": "basicirstd_gray", "mean": mean, "std": std} and 0 < std < mean < 255
+
+
+def test_cuda_mixed_precision_choice_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmark.training.loop import autocast_dtype
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert autocast_dtype(torch.device("cuda")) == torch.bfloat16  # no gradient scaling needed
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert autocast_dtype(torch.device("cuda")) == torch.float16  # with a GradScaler

@@ -190,10 +190,11 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The mixed-precision type of ``device``: float16 on CUDA, bfloat16 on a CPU with native bfloat16
-    arithmetic (emulated bfloat16 is slower than float32), else ``None``."""
+    """The mixed-precision type of ``device``: bfloat16 on a GPU that has it (no gradient scaling needed),
+    else float16 on CUDA; bfloat16 on a CPU with native bfloat16 arithmetic (emulated bfloat16 is slower than
+    float32), else ``None``."""
     if device.type == "cuda":
-        return torch.float16
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
         return torch.bfloat16
     return None
@@ -229,8 +230,8 @@ class Trainer:
     recipe : the resolved training settings.
     dataset : dataset name, for the per-dataset normalisation of ``basicirstd_gray`` models.
     device : ``auto``, ``cpu``, ``cuda``...
-    amp : mixed precision: float16 autocast with gradient scaling on CUDA, bfloat16 autocast on a CPU with
-        native bfloat16 (AVX512-BF16/AMX), else off. The loss and the optimiser step stay float32.
+    amp : mixed precision (:func:`autocast_dtype`): bfloat16 autocast on GPUs and CPUs with native bfloat16,
+        float16 with gradient scaling on older GPUs, else off. The loss and the optimiser step stay float32.
     channels_last : run the network and its inputs in channels-last memory format.
     method_params : detector parameters (e.g. ``{"in_channels": 1}`` for a grey-input variant).
     """
