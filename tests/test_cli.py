@@ -130,9 +130,9 @@ def test_run_limit_and_device_and_plain_progress_lines(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path), "--name", "smoke"]) == 0
     record = json.loads((tmp_path / "smoke" / "run.json").read_text())
     assert record["cells"]["tophat"]["synth"]["metrics"]["n_images"] == 3
-    assert record["datasets"][0]["limited_from"] == 50 and record["settings"]["limit"] == 3
+    assert record["datasets"][0]["limited_from"] == 24 and record["settings"]["limit"] == 3
     assert next(m for m in record["methods"] if m["name"] == "mshnet")["params"]["device"] == "cpu"
-    assert "first 3 of 50 images (--limit)" in (tmp_path / "smoke" / "table1.md").read_text()
+    assert "first 3 of 24 images (--limit)" in (tmp_path / "smoke" / "table1.md").read_text()
     err = capsys.readouterr().err  # not a terminal: plain progress lines, no bar frames
     assert "irbench: 6/6 images (100%)" in err and "\r" not in err
 

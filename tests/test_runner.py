@@ -106,7 +106,7 @@ def test_run_writes_tables_and_second_run_hits_the_cache(tmp_path):
         synth_config(tmp_path, name="r2", protocol="mshnet", policy="minmax:0.5", curves=True), log=lambda m: None
     )
     cell2 = json.loads((again / "run.json").read_text())["cells"]["tophat"]["synth"]
-    assert cell2["n_cached"] == 50 and cell2["metrics"]["protocol"] == "mshnet"
+    assert cell2["n_cached"] == 24 and cell2["metrics"]["protocol"] == "mshnet"
     assert cell2["policy"] == {"kind": "minmax", "value": 0.5, "threshold": None, "optimistic": False}
     curves = (again / "curves.csv").read_text().splitlines()
     assert curves[0] == "method,dataset,curve,threshold,x,y" and len(curves) == 1 + 3 * 256  # pd-fa, roc, iou
@@ -260,7 +260,7 @@ def test_kill_9_of_the_main_process_three_times_then_resume(tmp_path):
     finally:
         del os.environ["PID_FILE"]
     assert (tmp_path / "killed" / "table1.csv").read_text() == (tmp_path / "clean" / "table1.csv").read_text()
-    assert _entries(cache) == 50 and not list(cache.rglob(".tmp-*"))
+    assert _entries(cache) == 24 and not list(cache.rglob(".tmp-*"))
 
 
 def _kill_at(script, tmp_path, cache, target):
@@ -302,7 +302,7 @@ def test_repeatedly_killed_run_finishes_with_the_uninterrupted_table(tmp_path):
     assert resumed["n_cached"] == counts[1]  # only the unfinished images were computed
     assert _start(script, tmp_path, "clean", tmp_path / "other-cache").wait() == 0
     assert (tmp_path / "resumed" / "table1.csv").read_text() == (tmp_path / "clean" / "table1.csv").read_text()
-    assert _entries(cache) == 50 and not list(cache.rglob(".tmp-*"))
+    assert _entries(cache) == 24 and not list(cache.rglob(".tmp-*"))
 
 
 def test_two_runs_writing_one_store_at_once(tmp_path):
@@ -312,7 +312,7 @@ def test_two_runs_writing_one_store_at_once(tmp_path):
     a, b = _start(script, tmp_path, "a", cache), _start(script, tmp_path, "b", cache)
     assert a.wait() == 0 and b.wait() == 0
     assert (tmp_path / "a" / "table1.csv").read_text() == (tmp_path / "b" / "table1.csv").read_text()
-    assert _entries(cache) == 50 and not list(cache.rglob(".tmp-*"))
+    assert _entries(cache) == 24 and not list(cache.rglob(".tmp-*"))
     for path in (cache / "test-slow").rglob("*.npz"):  # every entry passes its checksum
         with np.load(path) as data:
             assert data["score"].shape == (256, 256)
