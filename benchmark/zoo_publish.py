@@ -29,6 +29,7 @@ from benchmark.runner import RunConfig, run
 from benchmark.training.data import TrainingData
 from methods.deep.base import sha256_file
 from methods.deep.zoo import MANIFEST, ZOO_DIR
+from methods.registry import create
 
 __all__ = ["fp16_state_dict", "publish"]
 
@@ -36,10 +37,14 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_ZOO_BYTES = 60 * 1024 * 1024
 
 
+FP16_MAX = float(torch.finfo(torch.float16).max)
+
+
 def fp16_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The ``state_dict`` of an ``irbench train`` checkpoint with its floating tensors in float16."""
+    """The ``state_dict`` of an ``irbench train`` checkpoint with its floating tensors in float16, except those
+    with values beyond float16's range (e.g. a BatchNorm running variance of 1.9e6), kept in float32."""
     state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    return {k: v.half() if v.is_floating_point() and v.abs().max() <= FP16_MAX else v for k, v in state.items()}
 
 
 def _score(
@@ -74,6 +79,13 @@ def _score(
     }
 
 
+def _normalisation(method: str, dataset: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The input normalisation of a run whose config.json predates its recording (the detector's preset)."""
+    det = create(method, **params)
+    det.dataset = dataset
+    return {"preset": det.preset, **det.provenance().get("normalisation", {})}
+
+
 def _train_images(config: dict[str, Any], data_root: str | None) -> dict[str, Any]:
     """The training-image hashes of a run whose config.json predates their recording (same carve of ids)."""
     data = TrainingData(config["dataset"], data_root, config["val_fraction"], config["limit"], config["seed"])
@@ -98,7 +110,7 @@ def publish(
     method, dataset = config["method"], config["dataset"]
     if not config.get("command"):
         raise ValueError(f"{train_dir}/config.json records no command; train it again with this irbench")
-    norm = config["normalisation"]
+    norm = config.get("normalisation") or _normalisation(method, dataset, config["method_params"])
     method_params = {k: v for k, v in config["method_params"].items() if k != "dataset_stats"}
     zoo_dir.mkdir(parents=True, exist_ok=True)
     name = f"{method}-{dataset}.pth"

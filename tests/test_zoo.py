@@ -128,3 +128,13 @@ def test_shipped_manifest_is_consistent() -> None:
         assert entry.path.stat().st_size <= 10 * 2**20
         assert entry.command.startswith("irbench train ")
     assert sum(e.path.stat().st_size for e in zoo.zoo_entries()) <= 60 * 2**20
+
+
+def test_fp16_keeps_tensors_beyond_the_float16_range_in_float32(tmp_path: Path) -> None:
+    from benchmark.zoo_publish import fp16_state_dict
+
+    state = {"w": torch.tensor([0.5, -2.0]), "running_var": torch.tensor([1.9e6, 3.2e5]), "n": torch.tensor(3)}
+    torch.save({"state_dict": state}, tmp_path / "best.pth")
+    out = fp16_state_dict(tmp_path / "best.pth")
+    assert out["w"].dtype == torch.float16 and out["n"].dtype == torch.int64
+    assert out["running_var"].dtype == torch.float32 and torch.equal(out["running_var"], state["running_var"])
