@@ -7,6 +7,8 @@ CI has: IRSTD-1k, NUDT-SIRST, SIRST and ``weights/``). A test that needs a file 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,3 +30,25 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not available at {SHARED_DATA} (set IRBENCH_DATA)")
     return SHARED_DATA
+
+
+@contextmanager
+def empty_zoo(folder: Path) -> Iterator[None]:
+    """irbench's zoo replaced by an empty ``folder``: deep methods without ``--weights`` then have none."""
+    import methods.deep.zoo as zoo
+
+    saved = zoo.ZOO_DIR
+    zoo.ZOO_DIR = folder
+    zoo.zoo_entries.cache_clear()
+    try:
+        yield
+    finally:
+        zoo.ZOO_DIR = saved
+        zoo.zoo_entries.cache_clear()
+
+
+@pytest.fixture
+def no_zoo(tmp_path: Path) -> Iterator[None]:
+    """:func:`empty_zoo` for one test."""
+    with empty_zoo(tmp_path / "empty-zoo"):
+        yield

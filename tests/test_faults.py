@@ -257,7 +257,7 @@ def test_wrong_weights_fail_their_cell_once_with_the_file_named(tmp_path, capsys
     assert read(tmp_path / "out" / "r")["cells"]["tophat"]["synth"]["status"] == "ok"
 
 
-def test_no_weights_alone_keeps_exit_status_zero(tmp_path, monkeypatch):
+def test_no_weights_alone_keeps_exit_status_zero(tmp_path, monkeypatch, no_zoo):
     monkeypatch.setenv("IRBENCH_WEIGHTS", str(tmp_path / "none"))
     code = main(
         [

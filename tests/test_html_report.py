@@ -14,6 +14,7 @@ from PIL import Image
 from benchmark.cli import main
 from benchmark.figures import make_figures
 from benchmark.runner import RunConfig, run
+from tests.conftest import empty_zoo
 
 
 class Outline(HTMLParser):
@@ -35,7 +36,8 @@ class Outline(HTMLParser):
 def report(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("html")
     config = RunConfig(methods=["tophat", "mshnet"], datasets=["synth"], jobs=1, out=tmp, name="r", curves=True)
-    run_dir = run(config, log=lambda m: None)
+    with empty_zoo(tmp / "empty-zoo"):  # a "no weights" cell on the page
+        run_dir = run(config, log=lambda m: None)
     make_figures(run_dir, n_images=2, log=lambda m: None)
     assert main(["report", str(run_dir), "--format", "html"]) == 0
     return run_dir / "report.html"

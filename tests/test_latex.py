@@ -16,6 +16,7 @@ from benchmark.record import RunRecord
 from benchmark.render import latex_escape
 from benchmark.report import ordered_methods
 from benchmark.runner import RunConfig, run
+from tests.conftest import empty_zoo
 
 
 def sirst_tree(root: Path, n: int = 4, size: int = 32) -> Path:
@@ -44,7 +45,8 @@ def two_dataset_run(tmp_path_factory) -> Path:
         out=tmp / "out",
         name="r",
     )
-    return run(config, log=lambda m: None)
+    with empty_zoo(tmp / "empty-zoo"):  # deep cells without weights
+        return run(config, log=lambda m: None)
 
 
 def test_latex_escapes_code_comparisons_and_specials():

@@ -148,7 +148,7 @@ def make_sirst_with_mismatch(root: Path) -> None:
     (folder / "idx_427" / "test.txt").write_text("Misc_0\nMisc_1\nMisc_2\n")
 
 
-def test_deep_cells_without_weights_or_constants_do_not_stop_the_run(tmp_path, monkeypatch):
+def test_deep_cells_without_weights_or_constants_do_not_stop_the_run(tmp_path, monkeypatch, no_zoo):
     import torch
 
     from methods.registry import create
