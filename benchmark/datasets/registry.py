@@ -125,8 +125,7 @@ def find_spec(name: str, root: str | Path | None = None) -> DatasetSpec:
             return spec
     if path.is_dir():
         return _folder_spec(path)
-    canonical_name(name)  # raises with the list of known names
-    raise AssertionError("unreachable")
+    raise DATASETS.unknown(name)
 
 
 def get_dataset(

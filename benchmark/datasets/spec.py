@@ -93,10 +93,6 @@ class DatasetSpec:
         """The display name (the name when none is given)."""
         return self.display or self.name
 
-    @property
-    def kind(self) -> str:
-        return "union" if self.union else "generated" if self.generator else "folder"
-
 
 _KEYS = {
     "name",
