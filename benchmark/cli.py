@@ -539,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-amp",
         action="store_true",
-        help="no mixed precision (default: float16 autocast on CUDA, bfloat16 on CPUs with native bfloat16)",
+        help="no mixed precision (default: bfloat16 autocast on GPUs and CPUs that have it, else float16 on CUDA)",
     )
     p.add_argument(
         "--threads",

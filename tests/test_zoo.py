@@ -17,19 +17,9 @@ from benchmark.training.loop import TrainConfig, train
 from benchmark.zoo_publish import publish
 from methods.deep.base import sha256_file
 from methods.registry import MissingWeightsError, create
+from tests.test_training import TINY as TRAINING_TINY
 
-TINY = {
-    "dataset": "synth",
-    "epochs": 1,
-    "crop": 32,
-    "base": 32,
-    "batch": 2,
-    "limit": 6,
-    "warmup": 1,
-    "threads": 1,
-    "progress": False,
-    "device": "cpu",
-}
+TINY = {**TRAINING_TINY, "epochs": 1}
 LIMIT = 4  # test images scored when publishing
 
 

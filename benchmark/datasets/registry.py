@@ -81,12 +81,13 @@ def _folder_spec(folder: Path) -> DatasetSpec:
             if (folder / layout.images).is_dir() and (
                 folder / layout.split_file.format(split=split, name=spec.basicirstd_name)
             ).is_file():
-                name = re.sub(r"[^a-z0-9._-]+", "-", folder.resolve().name.lower()).strip("-") or spec.name
-                absolute = str(folder.resolve())
+                resolved = folder.resolve()
+                name = re.sub(r"[^a-z0-9._-]+", "-", resolved.name.lower()).strip("-") or spec.name
+                absolute = str(resolved)
                 return replace(
                     spec,
                     name=name,
-                    display=folder.resolve().name,
+                    display=resolved.name,
                     description=f"{absolute} in the {spec.title} layout",
                     folders=(absolute,),
                     aliases=(),
