@@ -67,8 +67,11 @@ def test_recipes_and_schedule() -> None:
     dna = get_recipe("dnanet", epochs=10)
     assert learning_rate(dna, 0) == pytest.approx(0.05) and learning_rate(dna, 10) == pytest.approx(1e-5)
     assert learning_rate(r, 7) == 0.05
-    with pytest.raises(ValueError, match="mdvsfa"):
-        get_recipe("mdvsfa")
+    md = get_recipe("mdvsfa")  # x0.2 every 10 epochs
+    assert [learning_rate(md, e) for e in (0, 9, 10, 29)] == pytest.approx([1e-4, 1e-4, 2e-5, 4e-6])
+    assert (md.betas, md.critic_lr, md.crop, md.loss) == ((0.5, 0.999), 1e-5, 128, "md-fa")
+    with pytest.raises(ValueError, match="tophat"):
+        get_recipe("tophat")
     with pytest.raises(ValueError, match="loss"):
         get_recipe("mshnet", loss="focal")
 
@@ -244,9 +247,10 @@ def test_models_declare_their_recipes_and_the_trainer_asks_them() -> None:
     from methods.deep.mshnet import MSHNet
 
     assert get_recipe("mshnet") == MSHNet.recipe and create("mshnet").recipe is MSHNet.recipe
-    assert {"mshnet", "dnanet", "isnet", "acm", "alcnet", "acm-basicirstd", "alcnet-basicirstd"} == set(trainable())
-    with pytest.raises(ValueError, match="Method 'mdvsfa' has no training recipe. Trainable: .*mshnet"):
-        build_detector("mdvsfa")
+    every_deep = {"mshnet", "dnanet", "isnet", "acm", "alcnet", "acm-basicirstd", "alcnet-basicirstd", "mdvsfa"}
+    assert every_deep == set(trainable())
+    with pytest.raises(ValueError, match="Method 'tophat' has no training recipe. Trainable: .*mshnet"):
+        build_detector("tophat")
     det = create("mshnet")
     assert det.name == "mshnet" and det.method_name == "mshnet" and det.batch_size == 8
     assert create("tophat").name == "tophat" and create("tophat").batch_size == 1

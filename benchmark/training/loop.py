@@ -2,10 +2,10 @@
 
 ``train(config)`` writes into ``config.out``:
 
-* ``last.pth``: the resume state (model, optimiser, AMP scaler, completed epochs, best-so-far, history, the
-  python/numpy/torch RNG states and the data-order generator), rewritten atomically after every epoch; it holds
-  only tensors, plain containers and scalars, and ``--resume`` reads it with ``torch.load(weights_only=True)``,
-  so a planted pickle cannot run code;
+* ``last.pth``: the resume state (model, optimiser, a critic and its optimiser, AMP scaler, completed epochs,
+  best-so-far, history, the python/numpy/torch RNG states and the data-order generator), rewritten atomically
+  after every epoch; it holds only tensors, plain containers and scalars, and ``--resume`` reads it with
+  ``torch.load(weights_only=True)``, so a planted pickle cannot run code;
 * ``best.pth``: ``{"state_dict", "method", "epoch", "val_iou", ...}`` of the epoch with the best IoU on the
   validation split carved from the training split; it loads with ``irbench run --weights METHOD=best.pth``;
 * ``history.json``: per-epoch loss, validation IoU, learning rate, throughput and wall time.
@@ -211,10 +211,13 @@ def _float32_loss(loss: LossFn) -> LossFn:
 
 
 def learning_rate(recipe: Recipe, epoch: int) -> float:
-    """The learning rate of epoch ``epoch`` (0-based): constant, or cosine annealing to 1e-5 over the run
-    (``cosine``) or with period 30 epochs (``cosine30``, a cyclic ``T_max=30``)."""
+    """The learning rate of epoch ``epoch`` (0-based): constant, ``lr * gamma ** (epoch // step_epochs)``
+    (``step``), or cosine annealing to 1e-5 over the run (``cosine``) or with period 30 epochs (``cosine30``,
+    a cyclic ``T_max=30``)."""
     if recipe.schedule == "none":
         return recipe.lr
+    if recipe.schedule == "step":
+        return recipe.lr * recipe.gamma ** (epoch // recipe.step_epochs)
     period = recipe.epochs if recipe.schedule == "cosine" else 30
     eta_min = 1e-5
     # CosineAnnealingLR's closed form; beyond T_max it keeps cycling like the PyTorch scheduler
@@ -262,7 +265,16 @@ class Trainer:
                 params, lr=recipe.lr, weight_decay=recipe.weight_decay
             )
         else:
-            self.optimizer = torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+            self.optimizer = torch.optim.Adam(
+                params, lr=recipe.lr, betas=recipe.betas, weight_decay=recipe.weight_decay
+            )
+        self.critic = self.det.build_critic()
+        self.critic_optimizer: torch.optim.Optimizer | None = None
+        if self.critic is not None:
+            if recipe.critic_lr is None:
+                raise ValueError(f"Method '{method}' trains a critic, but its recipe sets no critic_lr")
+            self.critic = self.critic.to(self.device, memory_format=self.memory_format)
+            self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=recipe.critic_lr, betas=recipe.betas)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
     def inputs(self, images: np.ndarray) -> torch.Tensor:
@@ -278,22 +290,36 @@ class Trainer:
         return lr
 
     def step(self, images: np.ndarray, masks: np.ndarray, warm: bool) -> float:
-        """One optimisation step on a batch; returns the loss."""
+        """One optimisation step on a batch (first the critic's, for a model that has one); returns the
+        network's loss."""
         self.net.train()
         x = self.inputs(images)
         y = torch.from_numpy(masks).to(self.device).unsqueeze(1)
+        extra: dict[str, nn.Module] = {}
+        if self.critic is not None and self.critic_optimizer is not None:
+            self.critic.train().requires_grad_(True)
+            self.critic_optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                critic_loss = self.det.critic_loss(self.net, self.critic, x, y)
+            self._check_finite(critic_loss, "critic loss")
+            self.scaler.scale(critic_loss).backward()
+            self.scaler.step(self.critic_optimizer)
+            self.critic.requires_grad_(False)  # the network's step below reaches it only as a function
+            extra["critic"] = self.critic
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-            loss = self.det.training_loss(self.net, x, y, self.loss_fn, warm, self.recipe)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"training loss is {loss.item()} (method {self.method}, loss "
-                f"{self.recipe.loss}); lower --lr or check the data"
-            )
+            loss = self.det.training_loss(self.net, x, y, self.loss_fn, warm, self.recipe, **extra)
+        self._check_finite(loss, "training loss")
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return float(loss.detach())
+
+    def _check_finite(self, loss: torch.Tensor, what: str) -> None:
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"{what} is {loss.item()} (method {self.method}, loss {self.recipe.loss}); lower --lr or check the data"
+            )
 
     @torch.no_grad()
     def validate(self, data: TrainingData) -> float:
@@ -352,10 +378,15 @@ def _load_resume_state(path: Path) -> dict[str, Any]:
 
 
 def _restore(trainer: Trainer, order: torch.Generator, state: dict[str, Any], path: Path) -> None:
-    """Load the model, optimiser, scaler and RNG states of a resume state into ``trainer``/``order``."""
+    """Load the model, optimiser, critic, scaler and RNG states of a resume state into ``trainer``/``order``."""
     try:
         trainer.net.load_state_dict(state["state_dict"])
         trainer.optimizer.load_state_dict(state["optimizer"])
+        if trainer.critic is not None and trainer.critic_optimizer is not None:
+            if state.get("critic") is None:
+                raise ValueError("it holds no critic state")
+            trainer.critic.load_state_dict(state["critic"]["state_dict"])
+            trainer.critic_optimizer.load_state_dict(state["critic"]["optimizer"])
         trainer.scaler.load_state_dict(state["scaler"])
         order.set_state(state["order"])
         _set_rng_state(state["rng"])
@@ -485,6 +516,12 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
             {
                 "state_dict": trainer.weights(),
                 "optimizer": trainer.optimizer.state_dict(),
+                "critic": None
+                if trainer.critic is None or trainer.critic_optimizer is None
+                else {
+                    "state_dict": trainer.critic.state_dict(),
+                    "optimizer": trainer.critic_optimizer.state_dict(),
+                },
                 "scaler": trainer.scaler.state_dict(),
                 "epoch": epoch + 1,
                 "best_iou": best_iou,

@@ -152,8 +152,22 @@ class DeepDetector(Detector):
         self, net: nn.Module, x: torch.Tensor, target: torch.Tensor, loss: LossFn, warm: bool, recipe: Recipe
     ) -> torch.Tensor:
         """Forward the preprocessed batch ``x`` in training mode and return the supervised loss against
-        ``target`` (default: ``loss`` on the probabilities of the single output)."""
+        ``target`` (default: ``loss`` on the probabilities of the single output). A model with a critic
+        (:meth:`build_critic`) also receives it, as the keyword ``critic``, to add its adversarial terms."""
         return loss(self.probabilities(net(x)), target, warm)
+
+    def build_critic(self) -> nn.Module | None:
+        """An adversarial critic trained beside the network, or ``None`` (the default: no adversarial training).
+
+        The trainer gives it its own Adam (``recipe.critic_lr``, ``recipe.betas``), steps it on
+        :meth:`critic_loss` before each network step, keeps it in the resume state and never saves it
+        with the weights: detection does not use it.
+        """
+        return None
+
+    def critic_loss(self, net: nn.Module, critic: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The critic's loss on a batch, the network's outputs detached (models with :meth:`build_critic`)."""
+        raise NotImplementedError(f"{type(self).__name__} builds a critic but defines no critic_loss")
 
     # ----------------------------------------------------------------- configuration
     @property

@@ -30,7 +30,7 @@ with SLS alone stalls (MSHNet on ``synth``, crop 128: validation IoU 0.009 after
 Ablation variants (paper Tables 4-5): ``sls-s`` (``L_S`` alone), ``sls-l1`` / ``sls-l2`` (``L_S`` plus the
 L1 / L2 distance between the centroids, coordinates normalised by the image size so the term is O(1)).
 ``iou`` is ``L_S`` without ``w`` (per-image soft IoU), ``iou-batch`` the batch-global SoftIoU with smooth 1
-of DNANet/BasicIRSTD, ``dice`` the per-image soft Dice loss.
+of DNANet/BasicIRSTD, ``dice`` the per-image soft Dice loss, ``md-fa`` MDvsFA's squared-error data term.
 
 Every term is built from smooth operations (sums, ratios with an epsilon, ``min``/``max`` of two values,
 ``sqrt`` with an epsilon, ``atan2`` of an offset point), so gradients reach the prediction through every
@@ -54,6 +54,7 @@ __all__ = [
     "soft_iou_loss",
     "batch_soft_iou_loss",
     "dice_loss",
+    "md_fa_loss",
     "scale_weight",
     "centroids",
     "polar_location_loss",
@@ -103,6 +104,17 @@ def dice_loss(prob: torch.Tensor, target: torch.Tensor, smooth: float = EPS) -> 
     _check(prob, target)
     inter, p, g = _sums(prob, target)
     return (1 - (2 * inter + smooth) / (p + g + smooth)).mean()
+
+
+def md_fa_loss(
+    prob: torch.Tensor, target: torch.Tensor, md_weight: float = 1.0, fa_weight: float = 1.0
+) -> torch.Tensor:
+    """MDvsFA's data term (Wang et al., ICCV 2019): ``md_weight * MD + fa_weight * FA`` with
+    ``MD = mean((p - t)^2 * t)`` (missed target pixels) and ``FA = mean((p - t)^2 * (1 - t))`` (false alarms),
+    means over every pixel of the batch; with unit weights it is the mean squared error."""
+    _check(prob, target)
+    err = (prob - target) ** 2
+    return md_weight * (err * target).mean() + fa_weight * (err * (1 - target)).mean()
 
 
 def scale_weight(pred_area: torch.Tensor, gt_area: torch.Tensor, smooth: float = EPS) -> torch.Tensor:
@@ -224,6 +236,10 @@ for _name, _entry in {
     "iou": (lambda p, t, warm: soft_iou_loss(p, t), "per-image soft IoU loss (L_S without w)"),
     "iou-batch": (lambda p, t, warm: batch_soft_iou_loss(p, t), "batch-global SoftIoU, smooth 1 (DNANet)"),
     "dice": (lambda p, t, warm: dice_loss(p, t), "per-image soft Dice loss"),
+    "md-fa": (
+        lambda p, t, warm: md_fa_loss(p, t),
+        "squared error as miss-detection + false-alarm terms (MDvsFA weights them per generator)",
+    ),
 }.items():
     LOSSES.add(_name, _entry)
 

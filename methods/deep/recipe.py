@@ -1,4 +1,5 @@
-"""A deep model's training recipe: optimiser, learning rate and schedule, epochs, batch, crop, loss."""
+"""A deep model's training recipe: optimiser, learning rate and schedule, epochs, batch, crop, loss, and the
+learning rate of an adversarial critic for the models that train one."""
 
 from __future__ import annotations
 
@@ -16,7 +17,12 @@ class Recipe:
     optimizer: str  # "adagrad" or "adam"
     lr: float
     weight_decay: float = 0.0
-    schedule: str = "none"  # "none", "cosine" (T_max = epochs, eta_min 1e-5), "cosine30" (T_max = 30)
+    # "none", "cosine" (T_max = epochs, eta_min 1e-5), "cosine30" (T_max = 30), "step" (x gamma every step_epochs)
+    schedule: str = "none"
+    step_epochs: int = 10
+    gamma: float = 0.2
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam's
+    critic_lr: float | None = None  # Adam (same betas, constant rate) of a critic (DeepDetector.build_critic)
     epochs: int = 400
     batch: int = 4
     crop: int = 256
@@ -28,15 +34,23 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.optimizer not in ("adagrad", "adam"):
             raise ValueError(f"parameter 'optimizer' must be 'adagrad' or 'adam', got {self.optimizer!r}")
-        if self.schedule not in ("none", "cosine", "cosine30"):
-            raise ValueError(f"parameter 'schedule' must be 'none', 'cosine' or 'cosine30', got {self.schedule!r}")
+        if self.schedule not in ("none", "cosine", "cosine30", "step"):
+            raise ValueError(
+                f"parameter 'schedule' must be 'none', 'cosine', 'cosine30' or 'step', got {self.schedule!r}"
+            )
         if self.loss not in LOSSES:
             raise ValueError(f"parameter 'loss' must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        for name in ("epochs", "batch", "crop"):
+        for name in ("epochs", "batch", "crop", "step_epochs"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"parameter '{name}' must be >= 1, got {getattr(self, name)!r}")
         if not self.lr > 0:
             raise ValueError(f"parameter 'lr' must be > 0, got {self.lr!r}")
+        if self.critic_lr is not None and not self.critic_lr > 0:
+            raise ValueError(f"parameter 'critic_lr' must be > 0, got {self.critic_lr!r}")
+        if not 0 < self.gamma <= 1:
+            raise ValueError(f"parameter 'gamma' must be in (0, 1], got {self.gamma!r}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"parameter 'betas' must be two numbers in [0, 1), got {self.betas!r}")
         if self.warmup < 0:
             raise ValueError(f"parameter 'warmup' must be >= 0, got {self.warmup!r}")
         if not 0 <= self.scales <= 4:
