@@ -119,16 +119,19 @@ def _zoo_note(run: RunRecord) -> str | None:
         for dataset, z in _zoo_cells(run, m):
             test = z["test"]
             where = display_name(dataset, run.datasets)
+            precision = run.cells[m.name][dataset].provenance.get("precision", "float32")
             parts.append(
-                f"{m.display} on {where}: `{z['command']}` (commit {z.get('commit') or 'unknown'}; "
-                f"test IoU {test['iou'] * 100:.2f}, Pd {test['pd'] * 100:.2f}, Fa {test['fa'] * 1e6:.2f} under "
-                f"`{test['protocol']}`, {test['policy']})"
+                f"{m.display} on {where}, scored in {precision}: `{z['command']}` (commit "
+                f"{z.get('commit') or 'unknown'}; test IoU {test['iou'] * 100:.2f}, Pd {test['pd'] * 100:.2f}, "
+                f"Fa {test['fa'] * 1e6:.2f} under `{test['protocol']}`, {test['policy']}, "
+                f"{test.get('precision', 'float32')})"
             )
     if not parts:
         return None
     return (
         "irbench zoo: weights irbench trained itself (not the authors' checkpoints; fewer epochs than the "
-        "official recipes), shipped with the package: " + "; ".join(parts) + "."
+        "official recipes), shipped with the package, scored in the precision they were trained in where the "
+        "device has it (bfloat16 autocast): " + "; ".join(parts) + "."
     )
 
 

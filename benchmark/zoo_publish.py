@@ -1,10 +1,13 @@
 """Add a finished ``irbench train`` run to the model zoo (a maintainer's step; writes into the package).
 
     python -m benchmark.zoo_publish results/train/mshnet_nudt-sirst --data-root DATA
+    python -m benchmark.zoo_publish --rescore --data-root DATA     # every entry's test figures again
 
 Converts ``best.pth`` to an fp16 state_dict under ``methods/deep/zoo_weights/<method>-<dataset>.pth``, scores
 it on the dataset's test split through :func:`benchmark.runner.run` (``irbench`` protocol, the method's
-default policy) and writes its manifest entry (:mod:`methods.deep.zoo`). An existing entry is replaced only
+default policy, in the precision a run gives the entry: bfloat16 autocast for weights trained under it) and
+writes its manifest entry (:mod:`methods.deep.zoo`). ``--rescore`` measures the published entries' test
+figures again with the current code, without touching their weights. An existing entry is replaced only
 when the new weights have a higher test IoU: every committed version stays in the history. ``epochs`` is the
 number of epochs the run completed (``planned_epochs`` the number it was started with, when it was stopped
 early); ``best_epoch`` the one whose weights are published. Limits: 10 MB a
@@ -31,7 +34,7 @@ from methods.deep.base import sha256_file
 from methods.deep.zoo import MANIFEST, ZOO_DIR
 from methods.registry import create
 
-__all__ = ["fp16_state_dict", "publish"]
+__all__ = ["fp16_state_dict", "publish", "rescore"]
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_ZOO_BYTES = 60 * 1024 * 1024
@@ -73,9 +76,22 @@ def _score(
     return {
         "protocol": record.protocol["name"],
         "policy": cell.policy.name,
+        "precision": cell.provenance.get("precision", "float32"),
         "split": "test",
         "n_images": m["n_images"],
         **{k: m[k] for k in ("iou", "niou", "pd", "fa", "f1")},
+    }
+
+
+def _scoring_params(entry: dict[str, Any], weights: Path) -> dict[str, Any]:
+    """Detector parameters that score ``weights`` as a run scores the zoo entry ``entry``: its method
+    parameters, normalisation statistics and precision."""
+    norm = entry["normalisation"]
+    return {
+        **entry["method_params"],
+        **({"dataset_stats": [norm["mean"], norm["std"]]} if "mean" in norm else {}),
+        "precision": "bfloat16" if entry.get("amp") == "bfloat16" else "float32",
+        "weights": str(weights),
     }
 
 
@@ -120,8 +136,8 @@ def publish(
         size = tmp.stat().st_size
         if size > MAX_FILE_BYTES:
             raise ValueError(f"{name}: {size / 2**20:.1f} MB in fp16, over the zoo's 10 MB per file")
-        stats = {"dataset_stats": [norm["mean"], norm["std"]]} if "mean" in norm else {}
-        test = _score(method, dataset, data_root, {**method_params, **stats, "weights": str(tmp)}, limit)
+        scoring = {"normalisation": norm, "method_params": method_params, "amp": config.get("amp")}
+        test = _score(method, dataset, data_root, _scoring_params(scoring, tmp), limit)
         manifest_path = zoo_dir / MANIFEST
         doc = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"entries": []}
         old = next((e for e in doc["entries"] if e["method"] == method and e["dataset"] == dataset), None)
@@ -162,13 +178,41 @@ def publish(
     return entry
 
 
+def rescore(data_root: str | None = None, zoo_dir: Path = ZOO_DIR, limit: int | None = None) -> list[dict[str, Any]]:
+    """Score every entry of ``zoo_dir`` on its test split again and rewrite its ``test`` figures (the weights,
+    and everything else the entry records, stay); returns the entries."""
+    manifest_path = zoo_dir / MANIFEST
+    doc = json.loads(manifest_path.read_text())
+    for entry in doc["entries"]:
+        params = _scoring_params(entry, zoo_dir / entry["file"])
+        entry["test"] = _score(entry["method"], entry["dataset"], data_root, params, limit)
+        manifest_path.write_text(json.dumps(doc, indent=1) + "\n")
+    return doc["entries"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("train_dir", type=Path, help="an irbench train output folder (config.json, best.pth)")
+    parser.add_argument(
+        "train_dir", type=Path, nargs="?", help="an irbench train output folder (config.json, best.pth)"
+    )
+    parser.add_argument("--rescore", action="store_true", help="score every published entry again instead")
     parser.add_argument("--data-root", default=None, help="folder holding the datasets")
     parser.add_argument("--zoo-dir", type=Path, default=ZOO_DIR, help=f"zoo folder (default {ZOO_DIR})")
     parser.add_argument("--limit", type=int, default=None, help="score only the first N test images (smoke runs)")
     args = parser.parse_args(argv)
+    if args.rescore == (args.train_dir is not None):
+        parser.error("give either a training folder or --rescore")
+    if args.rescore:
+        print(
+            json.dumps(
+                [
+                    {k: e[k] for k in ("method", "dataset", "test")}
+                    for e in rescore(args.data_root, args.zoo_dir, args.limit)
+                ],
+                indent=1,
+            )
+        )
+        return 0
     entry = publish(args.train_dir, args.data_root, args.zoo_dir, args.limit)
     print(json.dumps(entry, indent=1))
     return 0

@@ -15,6 +15,7 @@ from methods.deep.losses import (
     dice_loss,
     edge_target,
     get_loss,
+    md_fa_loss,
     multiscale_loss,
     polar_location_loss,
     scale_weight,
@@ -36,6 +37,17 @@ def test_iou_and_dice_hand_values() -> None:
     assert dice_loss(pred, gt).item() == pytest.approx(1 - 12 / 16, abs=1e-6)
     # batch-global SoftIoU with smooth 1 over two images: (6 + 6 + 1) / (10 + 10 + 1)
     assert batch_soft_iou_loss(torch.cat([pred, pred]), torch.cat([gt, gt])).item() == pytest.approx(1 - 13 / 21)
+
+
+def test_md_fa_hand_value() -> None:
+    """2x2 image, one target pixel predicted 0.5 and one background pixel predicted 0.2:
+    MD = 0.25 / 4, FA = 0.04 / 4."""
+    prob = torch.tensor([[[[0.5, 0.2], [0.0, 0.0]]]])
+    gt = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    assert md_fa_loss(prob, gt).item() == pytest.approx((0.25 + 0.04) / 4)
+    assert md_fa_loss(prob, gt, 100.0, 1.0).item() == pytest.approx((100 * 0.25 + 0.04) / 4)
+    assert md_fa_loss(prob, gt, 1.0, 10.0).item() == pytest.approx((0.25 + 10 * 0.04) / 4)
+    assert get_loss("md-fa")(prob, gt, False).item() == pytest.approx(((prob - gt) ** 2).mean().item())
 
 
 def test_scale_weight_is_eq3() -> None:

@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import methods.deep.zoo as zoo
 from benchmark.cli import main as cli_main
+from benchmark.datasets import get_dataset
 from benchmark.record import RunRecord
 from benchmark.report import table1
 from benchmark.runner import RunConfig, run
 from benchmark.training.loop import TrainConfig, train
-from benchmark.zoo_publish import publish
+from benchmark.zoo_publish import main as zoo_publish_main
+from benchmark.zoo_publish import publish, rescore
 from methods.deep.base import sha256_file
+from methods.deep.precision import autocast_dtype
 from methods.registry import MissingWeightsError, create
 from tests.test_training import TINY as TRAINING_TINY
 
@@ -68,7 +72,42 @@ def test_run_uses_zoo_weights_labels_the_row_and_records_them(tmp_path: Path, zo
     assert cell.provenance["weights"] == str(zoo_dir / "acm-synth.pth")
     rendered = table1(record)
     assert rendered.rows[0][0] == "ACM (irbench zoo: 1 epoch, CPU)"
-    assert any("irbench train --method acm (test)" in n for n in rendered.notes)
+    note = next(n for n in rendered.notes if "irbench train --method acm (test)" in n)
+    assert f"scored in {cell.provenance['precision']}" in note
+
+
+def test_zoo_weights_are_scored_in_the_precision_they_were_trained_in(tmp_path: Path, zoo_dir: Path) -> None:
+    entry = publish(_trained(tmp_path), zoo_dir=zoo_dir, limit=LIMIT)
+    native = autocast_dtype(torch.device("cpu")) == torch.bfloat16
+    assert entry["amp"] == ("bfloat16" if native else None)
+    expected = "bfloat16" if native else "float32"
+    det = create("acm", device="cpu")
+    det.configure("synth")
+    assert det.zoo_entry is not None and det.precision == expected == entry["test"]["precision"]
+    assert det.provenance()["precision"] == expected
+    pinned = create("acm", device="cpu", precision="float32")
+    pinned.configure("synth")
+    assert pinned.precision == "float32"
+    other = create("acm", device="cpu", weights=str(zoo_dir / entry["file"]))  # the same file, not via the zoo
+    other.configure("synth")
+    assert other.precision == "float32"  # any checkpoint but a zoo entry: as its authors ran it
+    image = get_dataset("synth").load_image("test_0000")
+    fp32, bf16 = other.detect(image), create("acm", device="cpu", weights=other.params["weights"], precision="bfloat16")
+    bf16.configure("synth")
+    assert np.abs(fp32 - bf16.detect(image)).max() < 0.05
+
+
+def test_rescore_measures_the_published_entries_again(tmp_path: Path, zoo_dir: Path) -> None:
+    entry = publish(_trained(tmp_path), zoo_dir=zoo_dir, limit=LIMIT)
+    manifest = zoo_dir / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    doc["entries"][0]["test"]["iou"] = -1.0
+    manifest.write_text(json.dumps(doc))
+    [again] = rescore(zoo_dir=zoo_dir, limit=LIMIT)
+    assert again["test"] == entry["test"] and again["sha256"] == entry["sha256"]
+    assert json.loads(manifest.read_text())["entries"] == [again]
+    with pytest.raises(SystemExit):
+        zoo_publish_main(["--rescore", str(tmp_path)])  # a folder or --rescore, not both
 
 
 def test_weights_cache_comes_before_the_zoo_and_a_damaged_file_is_an_error(tmp_path: Path, zoo_dir: Path) -> None:

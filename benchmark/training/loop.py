@@ -41,9 +41,10 @@ from benchmark.training.recipes import Recipe, build_detector, get_recipe
 from methods.deep.base import DeepDetector, resolve_device
 from methods.deep.checkpoint import error_summary
 from methods.deep.losses import LossFn, get_loss
+from methods.deep.precision import autocast_dtype
 from methods.deep.presets import BASICIRSTD_STATS
 
-__all__ = ["TrainConfig", "TrainResult", "Trainer", "learning_rate", "train"]
+__all__ = ["TrainConfig", "TrainResult", "Trainer", "autocast_dtype", "learning_rate", "train"]
 
 # fields that must agree between a run and its resumption
 _RESUME_FIELDS = (
@@ -187,17 +188,6 @@ def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
-
-
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The mixed-precision type of ``device``: bfloat16 on a GPU that has it (no gradient scaling needed),
-    else float16 on CUDA; bfloat16 on a CPU with native bfloat16 arithmetic (emulated bfloat16 is slower than
-    float32), else ``None``."""
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return torch.bfloat16
-    return None
 
 
 def _float32_loss(loss: LossFn) -> LossFn:

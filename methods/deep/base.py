@@ -22,6 +22,7 @@ from methods.deep.flops import count_macs, count_params
 from methods.deep.fuse import prepare_for_inference
 from methods.deep.known_checkpoints import known_training_set
 from methods.deep.losses import LossFn
+from methods.deep.precision import PRECISIONS, autocast, autocast_dtype
 from methods.deep.presets import BASICIRSTD_STATS, basicirstd_stats, in_channels, preprocess
 from methods.deep.recipe import Recipe
 from methods.deep.zoo import ZooEntry, find_zoo_entry
@@ -30,7 +31,13 @@ from methods.validation import as_float_image, check_positive_int
 
 __all__ = ["DeepDetector", "COMMON_DEFAULTS", "WEIGHT_SUFFIXES", "weights_root", "resolve_device", "sha256_file"]
 
-COMMON_DEFAULTS: dict[str, Any] = {"weights": None, "device": "auto", "batch_size": 8, "input_size": None}
+COMMON_DEFAULTS: dict[str, Any] = {
+    "weights": None,
+    "device": "auto",
+    "batch_size": 8,
+    "input_size": None,
+    "precision": "auto",
+}
 WEIGHT_SUFFIXES = (".pth", ".pth.tar", ".pt", ".tar", ".pkl", ".params")
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
@@ -92,6 +99,10 @@ class DeepDetector(Detector):
         DNANet test code) to ``input_size`` squared and the probability map back to the image size (the
         MSHNet/DNANet 256x256 protocol). ``None``: native resolution, padded
         bottom/right to a multiple of ``stride`` and cropped back.
+    precision : str
+        ``"float32"``, ``"bfloat16"`` (autocast) or ``"auto"``: bfloat16 for irbench's zoo weights that were
+        trained and selected under bfloat16 autocast, on a device with native bfloat16; float32 otherwise
+        (every other checkpoint is scored as its authors ran it).
     dataset_stats : [mean, std], optional
         Only for the ``basicirstd_gray`` preset: the normalisation statistics, overriding ``trained_on``.
     trained_on : str, optional
@@ -118,6 +129,10 @@ class DeepDetector(Detector):
         if params.get("input_size") is not None:
             check_positive_int(params["input_size"], "input_size")
         self.device = resolve_device(params.get("device", "auto"))
+        if params.get("precision", "auto") not in PRECISIONS:
+            raise ValueError(
+                f"parameter 'precision' must be one of {', '.join(PRECISIONS)}, got {params['precision']!r}"
+            )
         if self.output not in ("logits", "probs"):
             raise ValueError(f"{type(self).__name__}.output must be 'logits' or 'probs', got {self.output!r}")
         in_channels(self.preset)  # validates the preset
@@ -287,7 +302,12 @@ class DeepDetector(Detector):
     def provenance(self) -> dict[str, Any]:
         """Weights path and sha256, device and preprocessing (with the normalisation statistics of the
         ``basicirstd_gray`` preset), recorded in runs and cache keys."""
-        prov: dict[str, Any] = {"device": self.device.type, "preset": self.preset, "stride": self.stride}
+        prov: dict[str, Any] = {
+            "device": self.device.type,
+            "precision": self.precision,
+            "preset": self.preset,
+            "stride": self.stride,
+        }
         if self.params.get("input_size") is not None:
             prov["resize"] = "bilinear, antialiased"
         stats = self._stats() if self.dataset is not None else None
@@ -301,6 +321,15 @@ class DeepDetector(Detector):
         return prov
 
     # ----------------------------------------------------------------- inference
+    @property
+    def precision(self) -> str:
+        """``"float32"`` or ``"bfloat16"``: the ``precision`` parameter with ``auto`` resolved."""
+        chosen = self.params.get("precision", "auto")
+        if chosen != "auto":
+            return chosen
+        zoo_bf16 = self.zoo_entry is not None and self.zoo_entry.extra.get("amp") == "bfloat16"
+        return "bfloat16" if zoo_bf16 and autocast_dtype(self.device) == torch.bfloat16 else "float32"
+
     def _stats(self) -> tuple[float, float] | None:
         """The ``basicirstd_gray`` input statistics: ``dataset_stats``, else those of ``trained_on``, else
         those the zoo weights in use were trained with, else those of the evaluated dataset."""
@@ -334,7 +363,9 @@ class DeepDetector(Detector):
         ph, pw = (-xh) % self.stride, (-xw) % self.stride
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph))  # zeros after normalisation, bottom and right
-        prob = self.probabilities(self.forward_scores(net, x)[..., :xh, :xw])
+        with autocast(self.device, torch.bfloat16 if self.precision == "bfloat16" else None):
+            scores = self.forward_scores(net, x)
+        prob = self.probabilities(scores[..., :xh, :xw])
         if size is not None:
             prob = F.interpolate(prob, size=(h, w), mode="bilinear", align_corners=False)
         return prob

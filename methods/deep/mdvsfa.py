@@ -210,9 +210,10 @@ class MDvsFA(DeepDetector):
         recipe: Recipe,
         critic: nn.Module | None = None,
     ) -> torch.Tensor:
-        """Both generators' objectives summed (each generator's parameters get only its own, as with the
-        demo's two optimisers; ``GC`` is counted once). With ``recipe.loss == "md-fa"`` the data terms are
-        MDvsFA's weighted ones, else ``loss`` on each map."""
+        """The sum of the two generators' objectives. Each generator's parameters get the gradient of its own
+        objective only, as with the demo's two optimisers: the critic scores each generator's map beside the
+        other's detached one (its batch statistics couple the three inputs). With ``recipe.loss == "md-fa"``
+        the data terms are MDvsFA's weighted ones, else ``loss`` on each map."""
         s1, s2 = self._maps(net, x)
         if recipe.loss == "md-fa":
             data = md_fa_loss(s1, target, 100.0, 1.0) + md_fa_loss(s2, target, 1.0, 10.0)
@@ -220,8 +221,9 @@ class MDvsFA(DeepDetector):
             data = loss(s1, target, warm) + loss(s2, target, warm)
         if critic is None:
             return 100 * data
-        _, fake1, fake2, gc = self._critic_batch(critic, x, target, s1, s2)
-        return 100 * data + 10 * (_class_loss(fake1, REAL) + _class_loss(fake2, REAL)) + gc
+        _, fake1, _, gc1 = self._critic_batch(critic, x, target, s1, s2.detach())
+        _, _, fake2, gc2 = self._critic_batch(critic, x, target, s1.detach(), s2)
+        return 100 * data + 10 * (_class_loss(fake1, REAL) + _class_loss(fake2, REAL)) + gc1 + gc2
 
     def configure(self, dataset: str) -> None:
         """Resolve the weights as the base does; a ``weights_g2`` file that does not exist is missing weights."""
