@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Fill irbench's zoo on one GPU in one command: MSHNet with its official recipe on NUDT-SIRST and IRSTD-1k, and
-# DNANet, ISNet, ALCNet, ACM for as many epochs as fit, all trainings at once on the same GPU (the official
-# batch sizes leave most of a large GPU idle); then each is scored on its test split and published into a
-# zoo folder. At most 8 files come back under $OUT, each under 16 MiB: the 6 fp16 weight files, results.json
-# (their manifest entries: command, epochs, wall time, test metrics) and logs.tar.gz (histories and logs).
+# DNANet, ISNet, ALCNet, ACM, MDvsFA for as many epochs as fit, all trainings at once on the same GPU (the
+# official batch sizes leave most of a large GPU idle); then each is scored on its test split and published
+# into a zoo folder. At most 8 files come back under $OUT, each under 16 MiB: the fp16 weight files of 4 MB
+# and more, small_weights.tar (the others), results.json (their manifest entries: command, epochs, wall time,
+# test metrics) and logs.tar.gz (histories and logs).
 #
 #   OUT=/tmp/out DATA=../shared/data benchmarks/gpu_zoo.sh
 #   OUT=/tmp/out DATA=../shared/data DEVICE=cpu EPOCHS_MSHNET=1 EPOCHS_OTHER=1 LIMIT=8 TEST_LIMIT=2 BUDGET_S=300 benchmarks/gpu_zoo.sh
@@ -30,6 +31,7 @@ runs=(
   "isnet nudt-sirst $EPOCHS_OTHER"
   "alcnet nudt-sirst $EPOCHS_OTHER"
   "acm nudt-sirst $EPOCHS_OTHER"
+  "mdvsfa nudt-sirst $EPOCHS_OTHER"
 )
 for run in "${runs[@]}"; do
   read -r method dataset epochs <<< "$run"
@@ -50,7 +52,8 @@ for run in "${runs[@]}"; do
 done
 cp "$WORK"/*.log "$WORK/zoo/"
 mkdir -p "$OUT"
-cp "$WORK"/zoo/*.pth "$OUT/" 2>/dev/null || true  # one file per run (fp16, <= 10 MB each)
+find "$WORK/zoo" -name '*.pth' -size +4M -exec cp {} "$OUT/" \;  # fp16, <= 10 MB each
+find "$WORK/zoo" -name '*.pth' ! -size +4M -printf '%f\n' | tar -cf "$OUT/small_weights.tar" -C "$WORK/zoo" -T -
 cp "$WORK/zoo/manifest.json" "$OUT/results.json" 2>/dev/null || echo '{"entries": []}' > "$OUT/results.json"
 tar -czf "$OUT/logs.tar.gz" -C "$WORK/zoo" --exclude='*.pth' .
 rm -rf "$WORK"
