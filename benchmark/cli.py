@@ -265,6 +265,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         amp=not args.no_amp,
         threads=args.threads,
         channels_last=args.channels_last,
+        data_on_device=args.data_on_device,
         method_params=_method_params([], args.set).get(get_spec(args.method).name, {}),
         command=shlex.join(["irbench", *(sys.argv[1:] if args.argv is None else args.argv)]),
     )
@@ -552,6 +553,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="channels-last memory format (default on)",
+    )
+    p.add_argument(
+        "--data-on-device",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep the training images on the device and augment them there (default: on for CUDA)",
     )
     p.add_argument(
         "--set",

@@ -352,3 +352,28 @@ def test_cuda_mixed_precision_choice_without_a_gpu(monkeypatch: pytest.MonkeyPat
     assert autocast_dtype(torch.device("cuda")) == torch.bfloat16  # no gradient scaling needed
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert autocast_dtype(torch.device("cuda")) == torch.float16  # with a GradScaler
+
+
+def test_batches_made_on_the_device_equal_the_cpu_ones() -> None:
+    import cv2
+
+    from benchmark.training.device_data import DeviceBatches, gaussian_kernel
+
+    for sigma in (0.06, 0.3, 0.77, 1.0):
+        side = int(np.floor(sigma * 8 + 1.5)) | 1
+        expected = cv2.getGaussianKernel(side, sigma, cv2.CV_32F)[:, 0]
+        assert np.allclose(gaussian_kernel(sigma, torch.device("cpu")).numpy(), expected, atol=1e-6)
+    data = TrainingData("synth", limit=12)
+    on_device = DeviceBatches(data, torch.device("cpu"))
+    for augment in (Augment(crop=96, base=128), Augment(crop=256, base=256), Augment(crop=64, base=0)):
+        for epoch in range(3):
+            images, masks = data.batch(data.train_ids[:6], augment, 0, epoch, 0)
+            dev_images, dev_masks = on_device.batch(data.train_ids[:6], augment, 0, epoch, 0)
+            assert np.array_equal(masks, dev_masks.numpy())
+            assert np.abs(images - dev_images.numpy()).max() < 0.01  # grey levels 0-255
+
+
+def test_training_with_the_data_on_the_device(tmp_path: Path) -> None:
+    result = train(TrainConfig("acm", out=tmp_path, epochs=1, data_on_device=True, **TINY), log=lambda m: None)
+    assert json.loads((result.out / "config.json").read_text())["data_on_device"] is True
+    assert np.isfinite(result.history[0]["loss"])

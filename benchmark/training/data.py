@@ -25,7 +25,7 @@ from benchmark.datasets import Dataset, get_dataset
 from benchmark.leakage import short_hash
 from benchmark.store import image_hash
 
-__all__ = ["Augment", "TrainingData", "prefetched", "split_train_val"]
+__all__ = ["Augment", "Draw", "TrainingData", "prefetched", "split_train_val"]
 
 T = TypeVar("T")
 
@@ -76,32 +76,50 @@ class Augment:
         if self.base < 0:
             raise ValueError(f"parameter 'base' must be >= 0, got {self.base!r}")
 
-    def __call__(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Augment a float32 HxW image (0-255) and its bool mask into ``crop x crop`` float32 arrays."""
-        img, msk = image, mask.astype(np.uint8)
-        if self.flip and rng.random() < 0.5:
-            img, msk = img[:, ::-1], msk[:, ::-1]
+    def draw(self, shape: tuple[int, int], rng: np.random.Generator) -> Draw:
+        """The random choices for one ``shape`` (H, W) sample, in the order they are drawn from ``rng``."""
+        flip = self.flip and rng.random() < 0.5
+        h, w = shape
         if self.base:
             long_side = int(rng.integers(self.base // 2, self.base * 2 + 1))
-            h, w = img.shape
             scale = long_side / max(h, w)
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            h, w = max(1, round(h * scale)), max(1, round(w * scale))
+        ph, pw = max(0, self.crop - h), max(0, self.crop - w)
+        h, w = h + ph, w + pw
+        y, x = int(rng.integers(0, h - self.crop + 1)), int(rng.integers(0, w - self.crop + 1))
+        sigma = float(rng.random()) if self.blur and rng.random() < 0.5 else 0.0
+        return Draw(flip, (h - ph, w - pw), (ph, pw), (y, x), sigma if sigma > 0.05 else 0.0)
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Augment a float32 HxW image (0-255) and its bool mask into ``crop x crop`` float32 arrays."""
+        d = self.draw(image.shape, rng)
+        img, msk = image, mask.astype(np.uint8)
+        if d.flip:
+            img, msk = img[:, ::-1], msk[:, ::-1]
+        if d.size != image.shape:
+            size = (d.size[1], d.size[0])
             img = cv2.resize(np.ascontiguousarray(img), size, interpolation=cv2.INTER_LINEAR)
             msk = cv2.resize(np.ascontiguousarray(msk), size, interpolation=cv2.INTER_NEAREST)
-        h, w = img.shape
-        ph, pw = max(0, self.crop - h), max(0, self.crop - w)
-        if ph or pw:
-            img = np.pad(img, ((0, ph), (0, pw)))
-            msk = np.pad(msk, ((0, ph), (0, pw)))
-        h, w = img.shape
-        y, x = int(rng.integers(0, h - self.crop + 1)), int(rng.integers(0, w - self.crop + 1))
-        img = img[y : y + self.crop, x : x + self.crop]
-        msk = msk[y : y + self.crop, x : x + self.crop]
-        if self.blur and rng.random() < 0.5:
-            sigma = float(rng.random())
-            if sigma > 0.05:
-                img = cv2.GaussianBlur(np.ascontiguousarray(img), (0, 0), sigma)
+        if d.pad != (0, 0):
+            img = np.pad(img, ((0, d.pad[0]), (0, d.pad[1])))
+            msk = np.pad(msk, ((0, d.pad[0]), (0, d.pad[1])))
+        (y, x), c = d.corner, self.crop
+        img, msk = img[y : y + c, x : x + c], msk[y : y + c, x : x + c]
+        if d.sigma:
+            img = cv2.GaussianBlur(np.ascontiguousarray(img), (0, 0), d.sigma)
         return np.ascontiguousarray(img, dtype=np.float32), np.ascontiguousarray(msk, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One sample's augmentation: flip, resized ``size`` (H, W), bottom/right ``pad``, crop ``corner``
+    (y, x) and blur ``sigma`` (0: none)."""
+
+    flip: bool
+    size: tuple[int, int]
+    pad: tuple[int, int]
+    corner: tuple[int, int]
+    sigma: float
 
 
 class TrainingData:

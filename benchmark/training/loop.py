@@ -37,6 +37,7 @@ from benchmark.backends import free_cores
 from benchmark.environment import git_commit
 from benchmark.leakage import HASH_NOTE
 from benchmark.training.data import Augment, TrainingData, prefetched
+from benchmark.training.device_data import DeviceBatches
 from benchmark.training.recipes import Recipe, build_detector, get_recipe
 from methods.deep.base import DeepDetector, resolve_device
 from methods.deep.checkpoint import error_summary
@@ -101,6 +102,7 @@ class TrainConfig:
     amp: bool = True
     threads: int | None = None
     channels_last: bool = True
+    data_on_device: bool | None = None  # None: on for CUDA (:class:`~benchmark.training.device_data.DeviceBatches`)
     method_params: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     command: str = ""  # the command line that started this run, recorded in config.json
@@ -267,9 +269,9 @@ class Trainer:
             self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=recipe.critic_lr, betas=recipe.betas)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
-    def inputs(self, images: np.ndarray) -> torch.Tensor:
+    def inputs(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
         """A ``(N, H, W)`` 0-255 batch as the model's normalised input (its inference preset)."""
-        x = torch.from_numpy(images).to(self.device).unsqueeze(1)
+        x = torch.as_tensor(images).to(self.device).unsqueeze(1)
         return self.det.preprocess(x).contiguous(memory_format=self.memory_format)
 
     def set_epoch_lr(self, epoch: int) -> float:
@@ -279,12 +281,12 @@ class Trainer:
             group["lr"] = lr
         return lr
 
-    def step(self, images: np.ndarray, masks: np.ndarray, warm: bool) -> float:
+    def step(self, images: np.ndarray | torch.Tensor, masks: np.ndarray | torch.Tensor, warm: bool) -> float:
         """One optimisation step on a batch (first the critic's, for a model that has one); returns the
         network's loss."""
         self.net.train()
         x = self.inputs(images)
-        y = torch.from_numpy(masks).to(self.device).unsqueeze(1)
+        y = torch.as_tensor(masks).to(self.device).unsqueeze(1)
         extra: dict[str, nn.Module] = {}
         if self.critic is not None and self.critic_optimizer is not None:
             self.critic.train().requires_grad_(True)
@@ -411,6 +413,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
         params["dataset_stats"] = list(data.statistics())
     trainer = Trainer(config.method, recipe, config.dataset, config.device, config.amp, config.channels_last, params)
     order = torch.Generator().manual_seed(config.seed)
+    on_device = trainer.device.type == "cuda" if config.data_on_device is None else config.data_on_device
+    source: TrainingData | DeviceBatches = DeviceBatches(data, trainer.device) if on_device else data
     start_epoch, best_iou, best_epoch, history = 0, -1.0, 0, []
     if config.resume and last.is_file():
         state = _load_resume_state(last)
@@ -435,6 +439,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
                 "device": trainer.device.type,
                 "amp": str(trainer.amp_dtype).removeprefix("torch.") if trainer.amp else None,
                 "channels_last": config.channels_last,
+                "data_on_device": on_device,
                 "threads": threads,
                 "command": config.command,
                 "commit": git_commit(),
@@ -465,11 +470,12 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
             leave=False,
         )
 
-        def make_batch(b: int, ids: list[str] = ids, epoch: int = epoch) -> tuple[np.ndarray, np.ndarray]:
+        def make_batch(b: int, ids: list[str] = ids, epoch: int = epoch) -> tuple[Any, Any]:
             start = b * recipe.batch
-            return data.batch(ids[start : start + recipe.batch], augment, config.seed, epoch, start)
+            return source.batch(ids[start : start + recipe.batch], augment, config.seed, epoch, start)
 
-        for images, masks in prefetched(make_batch, n_batches):
+        batches = (make_batch(b) for b in range(n_batches)) if on_device else prefetched(make_batch, n_batches)
+        for images, masks in batches:
             losses.append(trainer.step(images, masks, warm))
             seen += len(images)
             bar.update()

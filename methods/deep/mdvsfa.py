@@ -154,7 +154,7 @@ class MDvsFA(DeepDetector):
     preset = "mdvsfa"
     stride = 1
     output = "probs"
-    # the PyTorch port's optimisers on 128x128 patches; it decays G2's rate twice per step, applied once here
+    # the PyTorch port's optimisers on 128x128 patches (at each decay it multiplies G2's rate by 0.2 twice; once here)
     recipe = Recipe(
         "adam",
         1e-4,
