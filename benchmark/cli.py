@@ -153,6 +153,7 @@ def _list_weights() -> None:
         print(
             f"  {e.method:18s} {e.dataset:12s} {e.label.removeprefix('irbench zoo: '):16s} "
             f"IoU {t['iou'] * 100:6.2f} Pd {t['pd'] * 100:6.2f} Fa {t['fa'] * 1e6:8.2f} ({t['protocol']}, "
+            f"{t.get('precision', 'float32')}, "
             f"{t['n_images']} {t['split']} images)  {e.file}"
         )
     if not zoo_entries():

@@ -72,6 +72,13 @@ def test_recipes_and_schedule() -> None:
     assert (md.betas, md.critic_lr, md.crop, md.loss) == ((0.5, 0.999), 1e-5, 128, "md-fa")
     with pytest.raises(ValueError, match="tophat"):
         get_recipe("tophat")
+    for bad, field in (
+        ({"gamma": 0.0}, "gamma"),
+        ({"betas": (0.5, 1.0)}, "betas"),
+        ({"critic_lr": -1.0}, "critic_lr"),
+    ):
+        with pytest.raises(ValueError, match=field):
+            get_recipe("mdvsfa", **bad)
     with pytest.raises(ValueError, match="loss"):
         get_recipe("mshnet", loss="focal")
 

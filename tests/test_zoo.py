@@ -146,6 +146,8 @@ def test_list_weights_shows_zoo_and_cache(tmp_path: Path, zoo_dir: Path, capsys:
     assert cli_main(["list", "weights"]) == 0
     out = capsys.readouterr().out
     assert "acm" in out and "synth" in out and "1 epoch, CPU" in out and "irbench zoo" in out
+    native = autocast_dtype(torch.device("cpu")) == torch.bfloat16
+    assert f"(irbench, {'bfloat16' if native else 'float32'}, {LIMIT} test images)" in out
     assert "weights cache" in out and "(empty)" in out
 
 
