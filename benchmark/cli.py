@@ -144,10 +144,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _list_weights() -> None:
     """irbench's zoo (with each entry's own test figures) and the user's weights cache."""
-    from methods.deep.base import WEIGHT_SUFFIXES, weights_root
-    from methods.deep.zoo import ZOO_DIR, zoo_entries
+    from methods.deep.base import WEIGHT_SUFFIXES
+    from methods.deep.zoo import ZOO_DIR, weights_root, zoo_cache, zoo_entries
 
-    print(f"irbench zoo ({ZOO_DIR}):")
+    print(f"irbench zoo ({ZOO_DIR}; weights over 2 MB in {zoo_cache()}):")
     for e in zoo_entries():
         t = e.test
         print(
@@ -155,11 +155,14 @@ def _list_weights() -> None:
             f"IoU {t['iou'] * 100:6.2f} Pd {t['pd'] * 100:6.2f} Fa {t['fa'] * 1e6:8.2f} ({t['protocol']}, "
             f"{t.get('precision', 'float32')}, "
             f"{t['n_images']} {t['split']} images)  {e.file}"
+            + ("" if e.installed else f" (not installed: put it in {zoo_cache()} or train it: {e.command})")
         )
     if not zoo_entries():
         print("  (empty)")
     root = weights_root()
-    found = sorted(p for p in root.glob("*/*") if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+    found = sorted(
+        p for p in root.glob("*/*") if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES) and p.parent != zoo_cache()
+    )
     print(f"weights cache ({root}; used before the zoo):")
     for path in found:
         print(f"  {path.parent.name:18s} {path.name}")

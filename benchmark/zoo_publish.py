@@ -3,7 +3,8 @@
     python -m benchmark.zoo_publish results/train/mshnet_nudt-sirst --data-root DATA
     python -m benchmark.zoo_publish --rescore --data-root DATA     # every entry's test figures again
 
-Converts ``best.pth`` to an fp16 state_dict under ``methods/deep/zoo_weights/<method>-<dataset>.pth``, scores
+Converts ``best.pth`` to an fp16 state_dict ``<method>-<dataset>.pth`` (in ``methods/deep/zoo_weights/`` when it
+is at most 2 MB, else in the user's zoo cache, ``<weights_root>/zoo/``: git keeps no larger file), scores
 it on the dataset's test split through :func:`benchmark.runner.run` (``irbench`` protocol, the method's
 default policy, in the precision a run gives the entry: bfloat16 autocast for weights trained under it) and
 writes its manifest entry (:mod:`methods.deep.zoo`). ``--rescore`` measures the published entries' test
@@ -11,14 +12,14 @@ figures again with the current code, without touching their weights. An existing
 when the new weights have a higher test IoU: every committed version stays in the history. ``epochs`` is the
 number of epochs the run completed (``planned_epochs`` the number it was started with, when it was stopped
 early); ``best_epoch`` the one whose weights are published. Limits: 10 MB a
-file, 60 MB for the zoo.
+file, 60 MB for the files shipped in the package.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +32,7 @@ from benchmark.record import RunRecord
 from benchmark.runner import RunConfig, run
 from benchmark.training.data import TrainingData
 from methods.deep.base import sha256_file
-from methods.deep.zoo import MANIFEST, ZOO_DIR
+from methods.deep.zoo import MANIFEST, MAX_SHIPPED_BYTES, ZOO_DIR, zoo_cache
 from methods.registry import create
 
 __all__ = ["fp16_state_dict", "publish", "rescore"]
@@ -109,10 +110,15 @@ def _train_images(config: dict[str, Any], data_root: str | None) -> dict[str, An
 
 
 def publish(
-    train_dir: Path, data_root: str | None = None, zoo_dir: Path = ZOO_DIR, limit: int | None = None
+    train_dir: Path,
+    data_root: str | None = None,
+    zoo_dir: Path = ZOO_DIR,
+    limit: int | None = None,
+    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Publish ``train_dir`` into ``zoo_dir``; returns the manifest entry written. ``limit`` scores only the
-    first N test images (tests; the entry records how many were scored).
+    """Publish ``train_dir`` into ``zoo_dir`` (its weights into ``cache_dir``, default :func:`zoo_cache`, when
+    over ``MAX_SHIPPED_BYTES``); returns the manifest entry written. ``limit`` scores only the first N test
+    images (tests; the entry records how many were scored).
 
     Raises
     ------
@@ -146,9 +152,11 @@ def publish(
                 f"{method} on {dataset}: the zoo's weights have test IoU {old['test']['iou']:.4f}, these "
                 f"{test['iou']:.4f}; a zoo file is replaced only when its numbers improve"
             )
-        others = sum((zoo_dir / e["file"]).stat().st_size for e in doc["entries"] if e is not old)
-        if others + size > MAX_ZOO_BYTES:
-            raise ValueError(f"the zoo would hold {(others + size) / 2**20:.1f} MB, over its 60 MB")
+        dest = zoo_dir if size <= MAX_SHIPPED_BYTES else cache_dir or zoo_cache()
+        shipped = sum(e["bytes"] for e in doc["entries"] if e is not old and (zoo_dir / e["file"]).is_file())
+        shipped += size if dest == zoo_dir else 0
+        if shipped > MAX_ZOO_BYTES:
+            raise ValueError(f"the package would ship {shipped / 2**20:.1f} MB of zoo weights, over its 60 MB")
         entry = {
             "method": method,
             "dataset": dataset,
@@ -168,7 +176,10 @@ def publish(
             "test": test,
             "train_images": config.get("train_images") or _train_images(config, data_root),
         }
-        os.replace(tmp, zoo_dir / name)
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.move(tmp, dest / name)
+        if dest != zoo_dir:
+            (zoo_dir / name).unlink(missing_ok=True)  # an older shipped file would shadow the new one
     finally:
         tmp.unlink(missing_ok=True)
     doc["entries"] = sorted(
@@ -178,14 +189,21 @@ def publish(
     return entry
 
 
-def rescore(data_root: str | None = None, zoo_dir: Path = ZOO_DIR, limit: int | None = None) -> list[dict[str, Any]]:
-    """Score every entry of ``zoo_dir`` on its test split again and rewrite its ``test`` figures (the weights,
-    and everything else the entry records, stay); returns the entries."""
+def rescore(
+    data_root: str | None = None, zoo_dir: Path = ZOO_DIR, limit: int | None = None, cache_dir: Path | None = None
+) -> list[dict[str, Any]]:
+    """Score every installed entry of ``zoo_dir`` (its file there or in ``cache_dir``, default
+    :func:`zoo_cache`) on its test split again and rewrite its ``test`` figures (the weights, and everything
+    else the entry records, stay); entries whose file is in neither place keep theirs. Returns the entries."""
     manifest_path = zoo_dir / MANIFEST
     doc = json.loads(manifest_path.read_text())
     for entry in doc["entries"]:
-        params = _scoring_params(entry, zoo_dir / entry["file"])
-        entry["test"] = _score(entry["method"], entry["dataset"], data_root, params, limit)
+        weights = zoo_dir / entry["file"]
+        weights = weights if weights.is_file() else (cache_dir or zoo_cache()) / entry["file"]
+        if not weights.is_file():
+            print(f"{entry['file']} is not installed; its test figures stay", file=sys.stderr)
+            continue
+        entry["test"] = _score(entry["method"], entry["dataset"], data_root, _scoring_params(entry, weights), limit)
         manifest_path.write_text(json.dumps(doc, indent=1) + "\n")
     return doc["entries"]
 

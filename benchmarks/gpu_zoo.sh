@@ -23,6 +23,7 @@ LIMIT=${LIMIT:-}  # training images per run (smoke runs)
 TEST_LIMIT=${TEST_LIMIT:-}  # test images scored per run (smoke runs)
 WORK=$(mktemp -d)
 export PYTHONPATH=.
+export IRBENCH_WEIGHTS="$WORK/cache"  # zoo_publish writes weights over 2 MB to $IRBENCH_WEIGHTS/zoo
 
 runs=(
   "mshnet nudt-sirst $EPOCHS_MSHNET"
@@ -51,9 +52,10 @@ for run in "${runs[@]}"; do
   cp "$WORK/train/${method}_${dataset}/history.json" "$WORK/zoo/${method}_${dataset}.history.json" 2>/dev/null || true
 done
 cp "$WORK"/*.log "$WORK/zoo/"
-mkdir -p "$OUT"
-find "$WORK/zoo" -name '*.pth' -size +4M -exec cp {} "$OUT/" \;  # fp16, <= 10 MB each
-find "$WORK/zoo" -name '*.pth' ! -size +4M -printf '%f\n' | tar -cf "$OUT/small_weights.tar" -C "$WORK/zoo" -T -
+mkdir -p "$OUT" "$WORK/small" "$WORK/cache/zoo"
+find "$WORK/zoo" "$WORK/cache/zoo" -name '*.pth' -size +4M -exec cp {} "$OUT/" \;  # fp16, <= 10 MB each
+find "$WORK/zoo" "$WORK/cache/zoo" -name '*.pth' ! -size +4M -exec cp {} "$WORK/small/" \;
+tar -cf "$OUT/small_weights.tar" -C "$WORK/small" .
 cp "$WORK/zoo/manifest.json" "$OUT/results.json" 2>/dev/null || echo '{"entries": []}' > "$OUT/results.json"
 tar -czf "$OUT/logs.tar.gz" -C "$WORK/zoo" --exclude='*.pth' .
 rm -rf "$WORK"

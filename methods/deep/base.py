@@ -8,7 +8,6 @@ defaults={**COMMON_DEFAULTS, ...})``.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,7 +24,7 @@ from methods.deep.losses import LossFn
 from methods.deep.precision import PRECISIONS, autocast, autocast_dtype
 from methods.deep.presets import BASICIRSTD_STATS, basicirstd_stats, in_channels, preprocess
 from methods.deep.recipe import Recipe
-from methods.deep.zoo import ZooEntry, find_zoo_entry
+from methods.deep.zoo import ZooEntry, find_zoo_entry, weights_root
 from methods.registry import Complexity, Detector, MissingWeightsError, TrainingSet
 from methods.validation import as_float_image, check_positive_int
 
@@ -40,12 +39,6 @@ COMMON_DEFAULTS: dict[str, Any] = {
 }
 WEIGHT_SUFFIXES = (".pth", ".pth.tar", ".pt", ".tar", ".pkl", ".params")
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def weights_root() -> Path:
-    """``$IRBENCH_WEIGHTS`` or ``~/.cache/irbench/weights``: the root of the per-method default weights."""
-    env = os.environ.get("IRBENCH_WEIGHTS")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "irbench" / "weights"
 
 
 def resolve_device(device: str) -> torch.device:
@@ -221,8 +214,8 @@ class DeepDetector(Detector):
             if not found and self.zoo_entry is None:
                 raise MissingWeightsError(
                     f"{self.method_name}: no weights for {dataset}; tried {', '.join(str(p) for p in tried)} "
-                    f"and irbench's zoo. Pass --weights {self.method_name}=PATH or put a checkpoint at one of "
-                    f"these paths (root from $IRBENCH_WEIGHTS)."
+                    f"and irbench's zoo{self._not_installed_hint(dataset)}. Pass --weights {self.method_name}=PATH "
+                    f"or put a checkpoint at one of these paths (root from $IRBENCH_WEIGHTS)."
                 )
             path = found[0] if found else self.zoo_entry.path  # type: ignore[union-attr]
         if self.preset == "basicirstd_gray":
@@ -234,8 +227,8 @@ class DeepDetector(Detector):
     def _zoo_entry(self, dataset: str) -> ZooEntry | None:
         """The zoo weights for ``dataset`` when they fit this detector's parameters; their file is checked
         against the manifest's sha256 (a damaged install is an error, not a silent fallback)."""
-        entry = find_zoo_entry(self.method_name, dataset)
-        if entry is None or any(self.params.get(k) != v for k, v in entry.extra.get("method_params", {}).items()):
+        entry = self._matching_zoo_entry(dataset)
+        if entry is None or not entry.installed:
             return None
         digest = sha256_file(entry.path) if entry.path.is_file() else "missing"
         if digest != entry.sha256:
@@ -244,6 +237,24 @@ class DeepDetector(Detector):
                 f"{entry.sha256}; reinstall irbench"
             )
         return entry
+
+    def _matching_zoo_entry(self, dataset: str) -> ZooEntry | None:
+        """The zoo entry of this method and ``dataset`` trained with this detector's parameters, if any."""
+        entry = find_zoo_entry(self.method_name, dataset)
+        if entry is None or any(self.params.get(k) != v for k, v in entry.extra.get("method_params", {}).items()):
+            return None
+        return entry
+
+    def _not_installed_hint(self, dataset: str) -> str:
+        """For a missing-weights message: the zoo entry of ``dataset`` whose file is not installed, if any."""
+        entry = self._matching_zoo_entry(dataset)
+        if entry is None or entry.installed:
+            return ""
+        return (
+            f" (the zoo lists {entry.file}, {entry.extra.get('bytes', 0) / 2**20:.1f} MB, sha256 "
+            f"{entry.sha256[:12]}..., kept out of git: put it at {entry.path} or train it with "
+            f"`{entry.command}` and publish it with `python -m benchmark.zoo_publish <out>`)"
+        )
 
     def training_set(self) -> TrainingSet | None:
         """The training images of the configured weights: the hashes a zoo entry records, else a released

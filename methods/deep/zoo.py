@@ -1,7 +1,10 @@
-"""irbench's model zoo: weights that irbench itself trained, shipped as package data.
+"""irbench's model zoo: weights that irbench itself trained, described by a manifest shipped as package data.
 
-The folder ``methods/deep/zoo_weights/`` holds one fp16 state_dict per (method, training dataset) and
-``manifest.json``, a list of entries::
+The folder ``methods/deep/zoo_weights/`` holds ``manifest.json`` and the fp16 state_dicts of at most
+``MAX_SHIPPED_BYTES`` (git keeps no larger file); larger ones live in the user's zoo cache,
+``<weights_root>/zoo/`` (:func:`zoo_cache`), where ``python -m benchmark.zoo_publish`` writes them and
+where a user puts a copy. An entry whose file is in neither place is *not installed*. The manifest is a list
+of entries::
 
     {"method", "dataset", "file", "sha256", "bytes", "command", "commit", "epochs", "best_epoch",
      "device", "wall_s", "normalisation", "method_params", "test": {"protocol", "policy", "split",
@@ -15,16 +18,38 @@ those of the training set). Third-party checkpoints are never part of the zoo.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ZOO_DIR", "ZooEntry", "zoo_entries", "find_zoo_entry", "read_manifest"]
+__all__ = [
+    "ZOO_DIR",
+    "MAX_SHIPPED_BYTES",
+    "ZooEntry",
+    "zoo_entries",
+    "find_zoo_entry",
+    "read_manifest",
+    "weights_root",
+    "zoo_cache",
+]
 
 ZOO_DIR = Path(__file__).with_name("zoo_weights")
+MAX_SHIPPED_BYTES = 2 * 1024 * 1024  # larger weight files stay out of git: in the user's zoo cache
 MANIFEST = "manifest.json"
 _REQUIRED = ("method", "dataset", "file", "sha256", "command", "epochs", "device", "normalisation", "test")
+
+
+def weights_root() -> Path:
+    """``$IRBENCH_WEIGHTS`` or ``~/.cache/irbench/weights``: the root of the per-method default weights."""
+    env = os.environ.get("IRBENCH_WEIGHTS")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "irbench" / "weights"
+
+
+def zoo_cache() -> Path:
+    """The user's zoo cache, ``<weights_root>/zoo``: zoo weight files too large to ship in git."""
+    return weights_root() / "zoo"
 
 
 @dataclass(frozen=True)
@@ -44,7 +69,13 @@ class ZooEntry:
 
     @property
     def path(self) -> Path:
-        return ZOO_DIR / self.file
+        """The shipped file, else the one in the user's zoo cache (also where a missing one belongs)."""
+        shipped = ZOO_DIR / self.file
+        return shipped if shipped.is_file() else zoo_cache() / self.file
+
+    @property
+    def installed(self) -> bool:
+        return self.path.is_file()
 
     @property
     def label(self) -> str:
