@@ -326,7 +326,7 @@ def test_prefetched_yields_in_order_and_propagates_errors() -> None:
 
 
 def test_bfloat16_autocast_on_cpu_keeps_the_loss_in_float32() -> None:
-    from benchmark.training.loop import autocast_dtype
+    from methods.deep.precision import autocast_dtype
 
     recipe = get_recipe("mshnet", crop=32, batch=2)
     torch.manual_seed(0)
@@ -352,7 +352,7 @@ def test_basicirstd_model_on_a_new_set_is_trained_with_its_measured_statistics(t
 
 
 def test_cuda_mixed_precision_choice_without_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    from benchmark.training.loop import autocast_dtype
+    from methods.deep.precision import autocast_dtype
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)

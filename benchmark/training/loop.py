@@ -42,10 +42,10 @@ from benchmark.training.recipes import Recipe, build_detector, get_recipe
 from methods.deep.base import DeepDetector, resolve_device
 from methods.deep.checkpoint import error_summary
 from methods.deep.losses import LossFn, get_loss
-from methods.deep.precision import autocast_dtype
+from methods.deep.precision import autocast, autocast_dtype
 from methods.deep.presets import BASICIRSTD_STATS
 
-__all__ = ["TrainConfig", "TrainResult", "Trainer", "autocast_dtype", "learning_rate", "train"]
+__all__ = ["TrainConfig", "TrainResult", "Trainer", "learning_rate", "train"]
 
 # fields that must agree between a run and its resumption
 _RESUME_FIELDS = (
@@ -291,7 +291,7 @@ class Trainer:
         if self.critic is not None and self.critic_optimizer is not None:
             self.critic.train().requires_grad_(True)
             self.critic_optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            with autocast(self.device, self.amp_dtype):
                 critic_loss = self.det.critic_loss(self.net, self.critic, x, y)
             self._check_finite(critic_loss, "critic loss")
             self.scaler.scale(critic_loss).backward()
@@ -299,7 +299,7 @@ class Trainer:
             self.critic.requires_grad_(False)  # the network's step below reaches it only as a function
             extra["critic"] = self.critic
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+        with autocast(self.device, self.amp_dtype):
             loss = self.det.training_loss(self.net, x, y, self.loss_fn, warm, self.recipe, **extra)
         self._check_finite(loss, "training loss")
         self.scaler.scale(loss).backward()
@@ -322,7 +322,7 @@ class Trainer:
         for sample_id in data.val_ids:
             image, gt = data.load(sample_id)
             x = torch.from_numpy(image[None, None].astype(np.float32, copy=False)).to(self.device)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            with autocast(self.device, self.amp_dtype):
                 prob = self.det.forward_batch(self.net, x)
             pred = (prob[0, 0].float() > 0.5).cpu().numpy()
             inter += int(np.logical_and(pred, gt).sum())
