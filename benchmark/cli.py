@@ -145,29 +145,31 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _list_weights() -> None:
     """irbench's zoo (with each entry's own test figures) and the user's weights cache."""
     from methods.deep.base import WEIGHT_SUFFIXES
-    from methods.deep.zoo import ZOO_DIR, weights_root, zoo_cache, zoo_entries
+    from methods.deep.zoo import ZOO_DIR, weights_root, zoo_entries
 
-    print(f"irbench zoo ({ZOO_DIR}; weights over 2 MB in {zoo_cache()}):")
+    print(f"irbench zoo ({ZOO_DIR}):")
     for e in zoo_entries():
-        t = e.test
-        print(
-            f"  {e.method:18s} {e.dataset:12s} {e.label.removeprefix('irbench zoo: '):16s} "
-            f"IoU {t['iou'] * 100:6.2f} Pd {t['pd'] * 100:6.2f} Fa {t['fa'] * 1e6:8.2f} ({t['protocol']}, "
-            f"{t.get('precision', 'float32')}, "
-            f"{t['n_images']} {t['split']} images)  {e.file}"
-            + ("" if e.installed else f" (not installed: put it in {zoo_cache()} or train it: {e.command})")
-        )
+        schedule = e.label.removeprefix("irbench zoo: ")
+        print(f"  {e.method:18s} {e.dataset:12s} {schedule:30s} {_figures(e.test)}  {e.file}")
+        if e.bits:
+            print(f"  {'':18s} {'':12s} {'fp16, before quantisation':30s} {_figures(e.extra['fp16']['test'])}")
     if not zoo_entries():
         print("  (empty)")
     root = weights_root()
-    found = sorted(
-        p for p in root.glob("*/*") if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES) and p.parent != zoo_cache()
-    )
+    found = sorted(p for p in root.glob("*/*") if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
     print(f"weights cache ({root}; used before the zoo):")
     for path in found:
         print(f"  {path.parent.name:18s} {path.name}")
     if not found:
         print("  (empty)")
+
+
+def _figures(t: dict[str, Any]) -> str:
+    """A zoo entry's test figures as ``IoU .. Pd .. Fa .. (protocol, precision, n split images)``."""
+    return (
+        f"IoU {t['iou'] * 100:6.2f} Pd {t['pd'] * 100:6.2f} Fa {t['fa'] * 1e6:8.2f} "
+        f"({t['protocol']}, {t.get('precision', 'float32')}, {t['n_images']} {t['split']} images)"
+    )
 
 
 def _presence(spec: DatasetSpec, root: str | None) -> str:

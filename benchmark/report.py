@@ -120,11 +120,16 @@ def _zoo_note(run: RunRecord) -> str | None:
             test = z["test"]
             where = display_name(dataset, run.datasets)
             precision = run.cells[m.name][dataset].provenance.get("precision", "float32")
+            quantised = (
+                f"; {z['bits']}-bit weights, quantised from fp16 ones of test IoU {z['fp16']['test']['iou'] * 100:.2f}"
+                if z.get("bits")
+                else ""
+            )
             parts.append(
                 f"{m.display} on {where}, scored in {precision}: `{z['command']}` (commit "
                 f"{z.get('commit') or 'unknown'}; test IoU {test['iou'] * 100:.2f}, Pd {test['pd'] * 100:.2f}, "
                 f"Fa {test['fa'] * 1e6:.2f} under `{test['protocol']}`, {test['policy']}, "
-                f"{test.get('precision', 'float32')})"
+                f"{test.get('precision', 'float32')}{quantised})"
             )
     if not parts:
         return None

@@ -3,23 +3,26 @@
     python -m benchmark.zoo_publish results/train/mshnet_nudt-sirst --data-root DATA
     python -m benchmark.zoo_publish --rescore --data-root DATA     # every entry's test figures again
 
-Converts ``best.pth`` to an fp16 state_dict ``<method>-<dataset>.pth`` (in ``methods/deep/zoo_weights/`` when it
-is at most 2 MB, else in the user's zoo cache, ``<weights_root>/zoo/``: git keeps no larger file), scores
-it on the dataset's test split through :func:`benchmark.runner.run` (``irbench`` protocol, the method's
-default policy, in the precision a run gives the entry: bfloat16 autocast for weights trained under it) and
-writes its manifest entry (:mod:`methods.deep.zoo`). ``--rescore`` measures the published entries' test
-figures again with the current code, without touching their weights. An existing entry is replaced only
-when the new weights have a higher test IoU: every committed version stays in the history. ``epochs`` is the
-number of epochs the run completed (``planned_epochs`` the number it was started with, when it was stopped
-early); ``best_epoch`` the one whose weights are published. Limits: 10 MB a
-file, 60 MB for the files shipped in the package.
+Converts ``best.pth`` to an fp16 state_dict, scores it on the dataset's test split through
+:func:`benchmark.runner.run` (``irbench`` protocol, the method's default policy, in the precision a run gives
+the entry: bfloat16 autocast for weights trained under it), and ships it in ``methods/deep/zoo_weights/`` in
+the first form of at most ``MAX_SHIPPED_BYTES`` (git keeps no larger file): ``<method>-<dataset>.pth``, else
+``.pth.xz`` packed losslessly, else packed with its weights quantised to the most bits (8 down to 2) that fit
+(:mod:`methods.deep.packed_weights`; the quantised file is scored too, and its figures are the entry's
+``test``, the fp16 ones its ``fp16.test``). It writes the manifest entry (:mod:`methods.deep.zoo`).
+``--rescore`` measures the published entries' test figures again with the current code, without touching
+their weights. An existing entry is replaced only when the shipped weights have a higher test IoU: every
+committed version stays in the history. ``epochs`` is the number of epochs the run completed
+(``planned_epochs`` the number it was started with, when it was stopped early); ``best_epoch`` the one whose
+weights are published. The package ships at most 60 MB of zoo weights.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -32,12 +35,12 @@ from benchmark.record import RunRecord
 from benchmark.runner import RunConfig, run
 from benchmark.training.data import TrainingData
 from methods.deep.base import sha256_file
-from methods.deep.zoo import MANIFEST, MAX_SHIPPED_BYTES, ZOO_DIR, zoo_cache
+from methods.deep.packed_weights import pack
+from methods.deep.zoo import MANIFEST, MAX_SHIPPED_BYTES, ZOO_DIR
 from methods.registry import create
 
-__all__ = ["fp16_state_dict", "publish", "rescore"]
+__all__ = ["fp16_state_dict", "publish", "rescore", "shipped_form"]
 
-MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_ZOO_BYTES = 60 * 1024 * 1024
 
 
@@ -49,6 +52,32 @@ def fp16_state_dict(path: Path) -> dict[str, torch.Tensor]:
     with values beyond float16's range (e.g. a BatchNorm running variance of 1.9e6), kept in float32."""
     state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
     return {k: v.half() if v.is_floating_point() and v.abs().max() <= FP16_MAX else v for k, v in state.items()}
+
+
+def _saved(state: dict[str, torch.Tensor]) -> bytes:
+    """The bytes of ``torch.save(state)`` (the same whatever file they are written to)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def shipped_form(state: dict[str, torch.Tensor], max_bytes: int) -> tuple[str, bytes, int | None]:
+    """``(suffix, data, bits)`` of the first form of the fp16 ``state`` of at most ``max_bytes``: ``.pth``
+    (torch.save), ``.pth.xz`` lossless (``bits`` None), ``.pth.xz`` quantised to 8, 7, ... 2 bits.
+
+    Raises
+    ------
+    ValueError
+        When even 2-bit weights exceed ``max_bytes``.
+    """
+    plain = _saved(state)
+    if len(plain) <= max_bytes:
+        return ".pth", plain, None
+    for bits in (None, 8, 7, 6, 5, 4, 3, 2):
+        data = pack(state, bits)
+        if len(data) <= max_bytes:
+            return ".pth.xz", data, bits
+    raise ValueError(f"the weights exceed {max_bytes} bytes even quantised to 2 bits ({len(data)} bytes)")
 
 
 def _score(
@@ -114,16 +143,14 @@ def publish(
     data_root: str | None = None,
     zoo_dir: Path = ZOO_DIR,
     limit: int | None = None,
-    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Publish ``train_dir`` into ``zoo_dir`` (its weights into ``cache_dir``, default :func:`zoo_cache`, when
-    over ``MAX_SHIPPED_BYTES``); returns the manifest entry written. ``limit`` scores only the first N test
-    images (tests; the entry records how many were scored).
+    """Publish ``train_dir`` into ``zoo_dir``; returns the manifest entry written. ``limit`` scores only the
+    first N test images (tests; the entry records how many were scored).
 
     Raises
     ------
     ValueError
-        When the file or the zoo would exceed its size limit, or an entry for the same method and dataset
+        When the weights or the zoo would exceed its size limit, or an entry for the same method and dataset
         has a test IoU at least as high.
     """
     config = json.loads((train_dir / "config.json").read_text())
@@ -134,54 +161,39 @@ def publish(
         raise ValueError(f"{train_dir}/config.json records no command; train it again with this irbench")
     norm = config.get("normalisation") or _normalisation(method, dataset, config["method_params"])
     method_params = {k: v for k, v in config["method_params"].items() if k != "dataset_stats"}
+    scoring = {
+        "method": method,
+        "dataset": dataset,
+        "normalisation": norm,
+        "method_params": method_params,
+        "amp": config.get("amp"),
+    }
+    manifest_path = zoo_dir / MANIFEST
+    doc = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"entries": []}
+    old = next((e for e in doc["entries"] if e["method"] == method and e["dataset"] == dataset), None)
+    state = fp16_state_dict(train_dir / "best.pth")
+    suffix, data, bits = shipped_form(state, MAX_SHIPPED_BYTES)
+    total = sum(e["bytes"] for e in doc["entries"] if e is not old) + len(data)
+    if total > MAX_ZOO_BYTES:
+        raise ValueError(f"the package would ship {total / 2**20:.1f} MB of zoo weights, over its 60 MB")
     zoo_dir.mkdir(parents=True, exist_ok=True)
-    name = f"{method}-{dataset}.pth"
-    tmp = zoo_dir / f".{name}.tmp"
-    torch.save(fp16_state_dict(train_dir / "best.pth"), tmp)
-    try:
-        size = tmp.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ValueError(f"{name}: {size / 2**20:.1f} MB in fp16, over the zoo's 10 MB per file")
-        scoring = {"normalisation": norm, "method_params": method_params, "amp": config.get("amp")}
-        test = _score(method, dataset, data_root, _scoring_params(scoring, tmp), limit)
-        manifest_path = zoo_dir / MANIFEST
-        doc = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"entries": []}
-        old = next((e for e in doc["entries"] if e["method"] == method and e["dataset"] == dataset), None)
-        if old is not None and old["test"]["iou"] >= test["iou"]:
-            raise ValueError(
-                f"{method} on {dataset}: the zoo's weights have test IoU {old['test']['iou']:.4f}, these "
-                f"{test['iou']:.4f}; a zoo file is replaced only when its numbers improve"
-            )
-        dest = zoo_dir if size <= MAX_SHIPPED_BYTES else cache_dir or zoo_cache()
-        shipped = sum(e["bytes"] for e in doc["entries"] if e is not old and (zoo_dir / e["file"]).is_file())
-        shipped += size if dest == zoo_dir else 0
-        if shipped > MAX_ZOO_BYTES:
-            raise ValueError(f"the package would ship {shipped / 2**20:.1f} MB of zoo weights, over its 60 MB")
-        entry = {
-            "method": method,
-            "dataset": dataset,
-            "file": name,
-            "sha256": sha256_file(tmp),
-            "bytes": size,
-            "command": config["command"],
-            "commit": config.get("commit"),
-            "epochs": len(history),
-            **({"planned_epochs": config["epochs"]} if len(history) < config["epochs"] else {}),
-            "best_epoch": best["epoch"],
-            "device": config["device"],
-            "amp": config.get("amp"),
-            "wall_s": round(sum(h["seconds"] for h in history), 1),
-            "normalisation": norm,
-            "method_params": method_params,
-            "test": test,
-            "train_images": config.get("train_images") or _train_images(config, data_root),
-        }
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.move(tmp, dest / name)
-        if dest != zoo_dir:
-            (zoo_dir / name).unlink(missing_ok=True)  # an older shipped file would shadow the new one
-    finally:
-        tmp.unlink(missing_ok=True)
+    shipped = _ship(state, (f"{method}-{dataset}{suffix}", data, bits), scoring, data_root, zoo_dir, limit, old)
+    entry = {
+        "method": method,
+        "dataset": dataset,
+        **shipped,
+        "command": config["command"],
+        "commit": config.get("commit"),
+        "epochs": len(history),
+        **({"planned_epochs": config["epochs"]} if len(history) < config["epochs"] else {}),
+        "best_epoch": best["epoch"],
+        "device": config["device"],
+        "amp": config.get("amp"),
+        "wall_s": round(sum(h["seconds"] for h in history), 1),
+        "normalisation": norm,
+        "method_params": method_params,
+        "train_images": config.get("train_images") or _train_images(config, data_root),
+    }
     doc["entries"] = sorted(
         [e for e in doc["entries"] if e is not old] + [entry], key=lambda e: (e["method"], e["dataset"])
     )
@@ -189,21 +201,60 @@ def publish(
     return entry
 
 
-def rescore(
-    data_root: str | None = None, zoo_dir: Path = ZOO_DIR, limit: int | None = None, cache_dir: Path | None = None
-) -> list[dict[str, Any]]:
-    """Score every installed entry of ``zoo_dir`` (its file there or in ``cache_dir``, default
-    :func:`zoo_cache`) on its test split again and rewrite its ``test`` figures (the weights, and everything
-    else the entry records, stay); entries whose file is in neither place keep theirs. Returns the entries."""
+def _ship(
+    state: dict[str, torch.Tensor],
+    form: tuple[str, bytes, int | None],
+    scoring: dict[str, Any],
+    data_root: str | None,
+    zoo_dir: Path,
+    limit: int | None,
+    old: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Score ``form = (file name, data, bits)``, the shipped form of the fp16 ``state``, and write it into
+    ``zoo_dir``; returns the entry's ``file``, ``sha256``, ``bytes``, ``bits``, ``test`` and, for quantised
+    weights, ``fp16`` fields. Refuses (ValueError) weights whose test IoU does not beat ``old``'s."""
+    name, data, bits = form
+    tmp = zoo_dir / f".{name}.tmp"
+    try:
+        fp16 = None
+        if bits is not None:
+            tmp.write_bytes(_saved(state))
+            fp16 = {"sha256": sha256_file(tmp), "bytes": tmp.stat().st_size}
+            fp16["test"] = _score_entry(scoring, tmp, data_root, limit)
+        tmp.write_bytes(data)
+        test = _score_entry(scoring, tmp, data_root, limit)
+        if old is not None and old["test"]["iou"] >= test["iou"]:
+            raise ValueError(
+                f"{old['method']} on {old['dataset']}: the zoo's weights have test IoU {old['test']['iou']:.4f}, "
+                f"these {test['iou']:.4f}; a zoo file is replaced only when its numbers improve"
+            )
+        if old is not None:
+            (zoo_dir / old["file"]).unlink(missing_ok=True)
+        tmp.rename(zoo_dir / name)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {
+        "file": name,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "bits": bits,
+        "test": test,
+        **({"fp16": fp16} if fp16 else {}),
+    }
+
+
+def _score_entry(entry: dict[str, Any], weights: Path, data_root: str | None, limit: int | None) -> dict[str, Any]:
+    """:func:`_score` of the weights file ``weights`` as a run scores the zoo entry ``entry``."""
+    return _score(entry["method"], entry["dataset"], data_root, _scoring_params(entry, weights), limit)
+
+
+def rescore(data_root: str | None = None, zoo_dir: Path = ZOO_DIR, limit: int | None = None) -> list[dict[str, Any]]:
+    """Score every entry of ``zoo_dir`` on its test split again and rewrite its ``test`` figures (the weights,
+    and everything else the entry records, ``fp16`` included, stay). Returns the entries."""
     manifest_path = zoo_dir / MANIFEST
     doc = json.loads(manifest_path.read_text())
     for entry in doc["entries"]:
-        weights = zoo_dir / entry["file"]
-        weights = weights if weights.is_file() else (cache_dir or zoo_cache()) / entry["file"]
-        if not weights.is_file():
-            print(f"{entry['file']} is not installed; its test figures stay", file=sys.stderr)
-            continue
-        entry["test"] = _score(entry["method"], entry["dataset"], data_root, _scoring_params(entry, weights), limit)
+        entry["test"] = _score_entry(entry, zoo_dir / entry["file"], data_root, limit)
         manifest_path.write_text(json.dumps(doc, indent=1) + "\n")
     return doc["entries"]
 

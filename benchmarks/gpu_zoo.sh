@@ -2,8 +2,8 @@
 # Fill irbench's zoo on one GPU in one command: MSHNet with its official recipe on NUDT-SIRST and IRSTD-1k, and
 # DNANet, ISNet, ALCNet, ACM, MDvsFA for as many epochs as fit, all trainings at once on the same GPU (the
 # official batch sizes leave most of a large GPU idle); then each is scored on its test split and published
-# into a zoo folder. At most 8 files come back under $OUT, each under 16 MiB: the fp16 weight files of 4 MB
-# and more, small_weights.tar (the others), results.json (their manifest entries: command, epochs, wall time,
+# into a zoo folder. Three files come back under $OUT, each under 16 MiB: zoo_weights.tar (the shipped weight
+# files, at most 2 MB each, and manifest.json), results.json (the manifest entries: command, epochs, wall time,
 # test metrics) and logs.tar.gz (histories and logs).
 #
 #   OUT=/tmp/out DATA=../shared/data benchmarks/gpu_zoo.sh
@@ -23,7 +23,6 @@ LIMIT=${LIMIT:-}  # training images per run (smoke runs)
 TEST_LIMIT=${TEST_LIMIT:-}  # test images scored per run (smoke runs)
 WORK=$(mktemp -d)
 export PYTHONPATH=.
-export IRBENCH_WEIGHTS="$WORK/cache"  # zoo_publish writes weights over 2 MB to $IRBENCH_WEIGHTS/zoo
 
 runs=(
   "mshnet nudt-sirst $EPOCHS_MSHNET"
@@ -49,14 +48,13 @@ for run in "${runs[@]}"; do
     python -m benchmark.zoo_publish "$WORK/train/${method}_${dataset}" --data-root "$DATA" --zoo-dir "$WORK/zoo" \
       ${TEST_LIMIT:+--limit "$TEST_LIMIT"} >> "$WORK/publish.log" 2>&1 || echo "publishing ${method} ${dataset} failed" >> "$WORK/publish.log"
   fi
-  cp "$WORK/train/${method}_${dataset}/history.json" "$WORK/zoo/${method}_${dataset}.history.json" 2>/dev/null || true
+  cp "$WORK/train/${method}_${dataset}/history.json" "$WORK/${method}_${dataset}.history.json" 2>/dev/null || true
 done
-cp "$WORK"/*.log "$WORK/zoo/"
-mkdir -p "$OUT" "$WORK/small" "$WORK/cache/zoo"
-find "$WORK/zoo" "$WORK/cache/zoo" -name '*.pth' -size +4M -exec cp {} "$OUT/" \;  # fp16, <= 10 MB each
-find "$WORK/zoo" "$WORK/cache/zoo" -name '*.pth' ! -size +4M -exec cp {} "$WORK/small/" \;
-tar -cf "$OUT/small_weights.tar" -C "$WORK/small" .
+mkdir -p "$OUT" "$WORK/logs"
+cp "$WORK"/*.log "$WORK/logs/"
+cp "$WORK"/*.history.json "$WORK/logs/" 2>/dev/null || true
+tar -cf "$OUT/zoo_weights.tar" -C "$WORK/zoo" .
 cp "$WORK/zoo/manifest.json" "$OUT/results.json" 2>/dev/null || echo '{"entries": []}' > "$OUT/results.json"
-tar -czf "$OUT/logs.tar.gz" -C "$WORK/zoo" --exclude='*.pth' .
+tar -czf "$OUT/logs.tar.gz" -C "$WORK/logs" .
 rm -rf "$WORK"
 ls -l "$OUT"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
 import sys
 import types
@@ -319,3 +320,22 @@ def test_input_size_resizes_like_pil_bilinear():
     pil = np.asarray(Image.fromarray(image).resize((64, 64), Image.BILINEAR), dtype=np.float32)
     assert np.abs(ours - pil).max() < 1.0
     assert det.provenance()["resize"] == "bilinear, antialiased"
+
+
+def test_a_rewritten_weights_file_is_loaded_again_by_a_kept_detector(tmp_path):
+    # the runner keeps configured detectors across runs in one process; a file rewritten in between (a new
+    # training, a re-published zoo file) must not be scored with the network loaded from its old content
+    path = tmp_path / "acm.pth"
+    image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+    maps = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        torch.save(create("acm").build().state_dict(), path)
+        os.utime(path, ns=(seed * 10**9, seed * 10**9))  # a distinct mtime even on coarse file-system clocks
+        if seed == 0:
+            det = create("acm", weights=str(path), device="cpu", precision="float32")
+            det.configure("synth")
+        maps.append(det.detect(image))
+    fresh = create("acm", weights=str(path), device="cpu", precision="float32")
+    fresh.configure("synth")
+    assert not np.array_equal(maps[0], maps[1]) and np.array_equal(maps[1], fresh.detect(image))

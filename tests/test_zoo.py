@@ -17,8 +17,9 @@ from benchmark.report import table1
 from benchmark.runner import RunConfig, run
 from benchmark.training.loop import TrainConfig, train
 from benchmark.zoo_publish import main as zoo_publish_main
-from benchmark.zoo_publish import publish, rescore
+from benchmark.zoo_publish import publish, rescore, shipped_form
 from methods.deep.base import sha256_file
+from methods.deep.packed_weights import pack
 from methods.deep.precision import autocast_dtype
 from methods.registry import MissingWeightsError, create
 from tests.test_training import TINY as TRAINING_TINY
@@ -156,37 +157,54 @@ def test_list_weights_shows_zoo_and_cache(tmp_path: Path, zoo_dir: Path, capsys:
 
 def test_shipped_manifest_is_consistent() -> None:
     zoo.zoo_entries.cache_clear()
-    shipped = [e for e in zoo.zoo_entries() if (zoo.ZOO_DIR / e.file).is_file()]
     for entry in zoo.zoo_entries():
-        if entry.installed:  # shipped, or in this machine's zoo cache
-            assert sha256_file(entry.path) == entry.sha256
-        assert entry.extra["bytes"] <= 10 * 2**20
+        assert entry.path.is_file() and sha256_file(entry.path) == entry.sha256, entry.file
+        assert entry.path.stat().st_size == entry.extra["bytes"] <= zoo.MAX_SHIPPED_BYTES, entry.file  # git: <= 2 MB
         assert entry.command.startswith("irbench train ")
-        assert (entry in shipped) == (entry.extra["bytes"] <= zoo.MAX_SHIPPED_BYTES), entry.file  # git: <= 2 MB
-    assert sum(e.path.stat().st_size for e in shipped) <= 60 * 2**20
+        assert (entry.bits is None) == ("fp16" not in entry.extra) and entry.file.endswith((".pth", ".pth.xz"))
+    assert sum(e.extra["bytes"] for e in zoo.zoo_entries()) <= 60 * 2**20
 
 
-def test_weights_over_2_mb_go_to_the_zoo_cache_and_a_missing_one_is_named(
+def test_weights_over_the_shipping_limit_ship_packed_then_quantised(
     tmp_path: Path, zoo_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    small = publish(_trained(tmp_path), zoo_dir=zoo_dir, limit=LIMIT)
-    assert (zoo_dir / small["file"]).is_file()
-    monkeypatch.setattr("benchmark.zoo_publish.MAX_SHIPPED_BYTES", 1000)  # every file is "large" now
+    plain = publish(_trained(tmp_path), zoo_dir=zoo_dir, limit=LIMIT)
+    assert plain["file"] == "acm-synth.pth" and plain["bits"] is None and "fp16" not in plain
+    state = torch.load(zoo_dir / plain["file"], weights_only=True)
+    lossless = len(pack(state))
     doc = json.loads((zoo_dir / "manifest.json").read_text())
-    doc["entries"][0]["test"]["iou"] = -1.0  # so that the same weights count as better
-    (zoo_dir / "manifest.json").write_text(json.dumps(doc))
-    large = publish(_trained(tmp_path), zoo_dir=zoo_dir, limit=LIMIT)
-    cached = zoo.zoo_cache() / large["file"]
-    assert cached.is_file() and not (zoo_dir / large["file"]).exists()  # the shipped copy would shadow it
+
+    def worse() -> None:  # so that the same weights count as better
+        doc["entries"][0]["test"]["iou"] = -1.0
+        (zoo_dir / "manifest.json").write_text(json.dumps(doc))
+
+    worse()
+    monkeypatch.setattr("benchmark.zoo_publish.MAX_SHIPPED_BYTES", lossless)  # the .pth no longer fits
+    packed = publish(_trained(tmp_path), zoo_dir=zoo_dir, limit=LIMIT)
+    assert packed["file"] == "acm-synth.pth.xz" and packed["bits"] is None and packed["bytes"] == lossless
+    assert packed["test"] == plain["test"] and not (zoo_dir / "acm-synth.pth").exists()  # the same weights
+    doc = json.loads((zoo_dir / "manifest.json").read_text())
+    worse()
+    monkeypatch.setattr("benchmark.zoo_publish.MAX_SHIPPED_BYTES", lossless // 2)
+    quantised = publish(_trained(tmp_path), zoo_dir=zoo_dir, limit=LIMIT)
+    assert 2 <= quantised["bits"] <= 8 and quantised["bytes"] <= lossless // 2
+    if quantised["bits"] < 8:  # the most bits that fit
+        assert len(pack(state, quantised["bits"] + 1)) > lossless // 2
+    assert quantised["fp16"]["test"] == plain["test"] and quantised["fp16"]["sha256"] == plain["sha256"]
     zoo.zoo_entries.cache_clear()
-    det = create("acm")
-    det.configure("synth")
-    assert det.zoo_entry is not None and det.weights_path == cached
-    cached.unlink()
-    zoo.zoo_entries.cache_clear()
-    with pytest.raises(MissingWeightsError, match=r"the zoo lists acm-synth\.pth.*kept out of git.*irbench train"):
-        create("acm").configure("synth")
-    assert rescore(zoo_dir=zoo_dir, limit=LIMIT)[0]["test"] == large["test"]  # not installed: figures stay
+    run_dir = run(
+        RunConfig(methods=["acm"], datasets=["synth"], out=tmp_path / "runs", name="r", limit=LIMIT, jobs=1),
+        log=lambda m: None,
+    )
+    record = RunRecord.read(run_dir)
+    cell = record.cell("acm", "synth")
+    assert cell is not None and cell.ok and cell.provenance["zoo"]["bits"] == quantised["bits"]
+    assert cell.metrics is not None and cell.metrics["iou"] == quantised["test"]["iou"]
+    rendered = table1(record)
+    assert rendered.rows[0][0] == f"ACM (irbench zoo: 1 epoch, CPU, {quantised['bits']}-bit weights)"
+    assert any(f"{quantised['bits']}-bit weights, quantised from fp16 ones of test IoU" in n for n in rendered.notes)
+    with pytest.raises(ValueError, match="even quantised to 2 bits"):
+        shipped_form(state, 1000)
 
 
 def test_fp16_keeps_tensors_beyond_the_float16_range_in_float32(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "input_size": None,
     "precision": "auto",
 }
-WEIGHT_SUFFIXES = (".pth", ".pth.tar", ".pt", ".tar", ".pkl", ".params")
+WEIGHT_SUFFIXES = (".pth", ".pth.tar", ".pt", ".tar", ".pkl", ".params", ".pth.xz")
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 
@@ -62,6 +62,15 @@ def sha256_file(path: Path) -> str:
                 digest.update(chunk)
         _SHA_CACHE[key] = digest.hexdigest()
     return _SHA_CACHE[key]
+
+
+def _file_stamp(path: Path | None) -> tuple[int, int] | None:
+    """``(size, mtime_ns)`` of ``path``, None for no path or a missing file."""
+    try:
+        st = path.stat() if path is not None else None
+    except FileNotFoundError:
+        return None
+    return (st.st_size, st.st_mtime_ns) if st is not None else None
 
 
 class _ForwardPath(nn.Module):
@@ -139,6 +148,7 @@ class DeepDetector(Detector):
         self.zoo_entry: ZooEntry | None = None
         self.weights_path: Path | None = Path(params["weights"]).expanduser() if params.get("weights") else None
         self._net: nn.Module | None = None
+        self._net_stamp: tuple[int, int] | None = None  # (size, mtime) of the weights file self._net was loaded from
 
     # ----------------------------------------------------------------- subclass hooks
     def build(self) -> nn.Module:
@@ -214,8 +224,8 @@ class DeepDetector(Detector):
             if not found and self.zoo_entry is None:
                 raise MissingWeightsError(
                     f"{self.method_name}: no weights for {dataset}; tried {', '.join(str(p) for p in tried)} "
-                    f"and irbench's zoo{self._not_installed_hint(dataset)}. Pass --weights {self.method_name}=PATH "
-                    f"or put a checkpoint at one of these paths (root from $IRBENCH_WEIGHTS)."
+                    f"and irbench's zoo. Pass --weights {self.method_name}=PATH or put a checkpoint at one of "
+                    f"these paths (root from $IRBENCH_WEIGHTS)."
                 )
             path = found[0] if found else self.zoo_entry.path  # type: ignore[union-attr]
         if self.preset == "basicirstd_gray":
@@ -227,8 +237,8 @@ class DeepDetector(Detector):
     def _zoo_entry(self, dataset: str) -> ZooEntry | None:
         """The zoo weights for ``dataset`` when they fit this detector's parameters; their file is checked
         against the manifest's sha256 (a damaged install is an error, not a silent fallback)."""
-        entry = self._matching_zoo_entry(dataset)
-        if entry is None or not entry.installed:
+        entry = find_zoo_entry(self.method_name, dataset)
+        if entry is None or any(self.params.get(k) != v for k, v in entry.extra.get("method_params", {}).items()):
             return None
         digest = sha256_file(entry.path) if entry.path.is_file() else "missing"
         if digest != entry.sha256:
@@ -237,24 +247,6 @@ class DeepDetector(Detector):
                 f"{entry.sha256}; reinstall irbench"
             )
         return entry
-
-    def _matching_zoo_entry(self, dataset: str) -> ZooEntry | None:
-        """The zoo entry of this method and ``dataset`` trained with this detector's parameters, if any."""
-        entry = find_zoo_entry(self.method_name, dataset)
-        if entry is None or any(self.params.get(k) != v for k, v in entry.extra.get("method_params", {}).items()):
-            return None
-        return entry
-
-    def _not_installed_hint(self, dataset: str) -> str:
-        """For a missing-weights message: the zoo entry of ``dataset`` whose file is not installed, if any."""
-        entry = self._matching_zoo_entry(dataset)
-        if entry is None or entry.installed:
-            return ""
-        return (
-            f" (the zoo lists {entry.file}, {entry.extra.get('bytes', 0) / 2**20:.1f} MB, sha256 "
-            f"{entry.sha256[:12]}..., kept out of git: put it at {entry.path} or train it with "
-            f"`{entry.command}` and publish it with `python -m benchmark.zoo_publish <out>`)"
-        )
 
     def training_set(self) -> TrainingSet | None:
         """The training images of the configured weights: the hashes a zoo entry records, else a released
@@ -278,7 +270,7 @@ class DeepDetector(Detector):
         """Install a network (e.g. randomly initialised, for profiling or tests); it is prepared for
         inference in place (eval mode, BN folded, device, channels_last on CPU)."""
         self._net = self._prepare(net)
-        self.weights_path = None
+        self.weights_path = self._net_stamp = None
 
     def use_random_weights(self, seed: int = 0) -> None:
         """Install a freshly built network with ``torch.manual_seed(seed)`` initialisation."""
@@ -296,15 +288,17 @@ class DeepDetector(Detector):
 
     @property
     def network(self) -> nn.Module:
-        """The evaluation-ready network, built and loaded on first use."""
-        if self._net is None:
+        """The evaluation-ready network, built and loaded on first use, and again when its weights file has
+        changed since (a detector kept across runs in one process while the file was rewritten)."""
+        stamp = _file_stamp(self.weights_path)
+        if self._net is None or stamp != self._net_stamp:
             if self.weights_path is None:
                 raise MissingWeightsError(
                     f"{self.method_name}: no weights; call configure(dataset) or pass weights=PATH"
                 )
             net = self.build()
             self.load_weights(net, self.weights_path)
-            self._net = self._prepare(net)
+            self._net, self._net_stamp = self._prepare(net), stamp
         return self._net
 
     def _prepare(self, net: nn.Module) -> nn.Module:

@@ -4,7 +4,8 @@ Handled: a bare state_dict; a dict holding it under ``state_dict``, ``model_stat
 ``net``, ``model``, ``state`` or ``params``; ``module.`` (DataParallel) and ``model.`` (BasicIRSTD) prefixes;
 whole pickled modules whose classes cannot be imported (a restricted unpickler replaces every class it does
 not trust by an inert stand-in and the tensors are collected from the module tree); MXNet ``.params``
-(raw Gluon names; the model maps them); checkpoints without ``num_batches_tracked``.
+(raw Gluon names; the model maps them); checkpoints without ``num_batches_tracked``; irbench's packed weight
+files (:mod:`methods.deep.packed_weights`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 from torch import nn
 
 from methods.deep.mxnet_params import is_mxnet_params, read_params
+from methods.deep.packed_weights import is_packed, unpack
 
 __all__ = [
     "CheckpointError",
@@ -41,7 +43,7 @@ CONTAINER_KEYS = ("state_dict", "model_state", "model_state_dict", "net", "model
 PREFIXES = ("module.", "model.")
 SUPPORTED = (
     "a torch.save'd state_dict (bare or under 'state_dict'/'model_state'/'net'/'model'), a whole pickled "
-    "nn.Module (torch.save(net)), or an MXNet Gluon .params file"
+    "nn.Module (torch.save(net)), an MXNet Gluon .params file, or an irbench packed weight file (.pth.xz)"
 )
 
 
@@ -207,7 +209,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     ----------
     path : str or Path
         ``.pth``, ``.pth.tar``, ``.pt``, ``.pkl`` (torch.save of a state_dict, a dict holding one, or a whole
-        module) or MXNet ``.params``.
+        module), MXNet ``.params`` or an irbench packed ``.pth.xz``.
 
     Returns
     -------
@@ -245,6 +247,8 @@ def _read(path: Path) -> dict[str, torch.Tensor]:
         except (ValueError, struct.error) as exc:
             message = str(exc) if str(path) in str(exc) else f"{path}: bad MXNet .params file ({error_summary(exc)})"
             raise CheckpointError(f"{message}. Supported: {SUPPORTED}.") from None
+    if is_packed(path):
+        return unpack(path)
     try:
         obj = _torch_load(path)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for foreign files

@@ -1,14 +1,16 @@
 """irbench's model zoo: weights that irbench itself trained, described by a manifest shipped as package data.
 
-The folder ``methods/deep/zoo_weights/`` holds ``manifest.json`` and the fp16 state_dicts of at most
-``MAX_SHIPPED_BYTES`` (git keeps no larger file); larger ones live in the user's zoo cache,
-``<weights_root>/zoo/`` (:func:`zoo_cache`), where ``python -m benchmark.zoo_publish`` writes them and
-where a user puts a copy. An entry whose file is in neither place is *not installed*. The manifest is a list
-of entries::
+The folder ``methods/deep/zoo_weights/`` holds ``manifest.json`` and one weight file of at most
+``MAX_SHIPPED_BYTES`` per entry (git keeps no larger file): the fp16 state_dict (``.pth``), or, when that is
+larger, the same packed with xz (``.pth.xz``, :mod:`methods.deep.packed_weights`), losslessly when that fits,
+else with its weights quantised to ``bits``. The manifest is a list of entries::
 
-    {"method", "dataset", "file", "sha256", "bytes", "command", "commit", "epochs", "best_epoch",
+    {"method", "dataset", "file", "sha256", "bytes", "bits", "command", "commit", "epochs", "best_epoch",
      "device", "wall_s", "normalisation", "method_params", "test": {"protocol", "policy", "split",
-     "n_images", "iou", "pd", "fa", ...}}
+     "n_images", "iou", "pd", "fa", ...}, "fp16": {"sha256", "bytes", "test"}}
+
+``test`` holds the figures of the shipped file; ``fp16`` (quantised entries only) those of the fp16 weights
+it was quantised from.
 
 ``command`` is the exact ``irbench train`` command that produced the weights; ``normalisation`` the input
 statistics the weights expect (``{"preset"}``, plus ``"mean"``/``"std"`` for the ``basicirstd_gray`` preset:
@@ -32,11 +34,10 @@ __all__ = [
     "find_zoo_entry",
     "read_manifest",
     "weights_root",
-    "zoo_cache",
 ]
 
 ZOO_DIR = Path(__file__).with_name("zoo_weights")
-MAX_SHIPPED_BYTES = 2 * 1024 * 1024  # larger weight files stay out of git: in the user's zoo cache
+MAX_SHIPPED_BYTES = 2_000_000  # git keeps no larger file
 MANIFEST = "manifest.json"
 _REQUIRED = ("method", "dataset", "file", "sha256", "command", "epochs", "device", "normalisation", "test")
 
@@ -45,11 +46,6 @@ def weights_root() -> Path:
     """``$IRBENCH_WEIGHTS`` or ``~/.cache/irbench/weights``: the root of the per-method default weights."""
     env = os.environ.get("IRBENCH_WEIGHTS")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "irbench" / "weights"
-
-
-def zoo_cache() -> Path:
-    """The user's zoo cache, ``<weights_root>/zoo``: zoo weight files too large to ship in git."""
-    return weights_root() / "zoo"
 
 
 @dataclass(frozen=True)
@@ -69,19 +65,19 @@ class ZooEntry:
 
     @property
     def path(self) -> Path:
-        """The shipped file, else the one in the user's zoo cache (also where a missing one belongs)."""
-        shipped = ZOO_DIR / self.file
-        return shipped if shipped.is_file() else zoo_cache() / self.file
+        return ZOO_DIR / self.file
 
     @property
-    def installed(self) -> bool:
-        return self.path.is_file()
+    def bits(self) -> int | None:
+        """The bit width its weights were quantised to, None for exact fp16 weights."""
+        return self.extra.get("bits")
 
     @property
     def label(self) -> str:
         """The row label suffix of a table cell scored with these weights."""
         device = "CPU" if self.device == "cpu" else "GPU" if self.device == "cuda" else self.device
-        return f"irbench zoo: {self.epochs} epoch{'s' * (self.epochs != 1)}, {device}"
+        bits = f", {self.bits}-bit weights" if self.bits else ""
+        return f"irbench zoo: {self.epochs} epoch{'s' * (self.epochs != 1)}, {device}{bits}"
 
     def stats(self) -> tuple[float, float] | None:
         """The ``(mean, std)`` input statistics these weights expect (``basicirstd_gray`` preset), else None."""
@@ -99,7 +95,9 @@ class ZooEntry:
             "device": self.device,
             "commit": self.extra.get("commit"),
             "label": self.label,
+            "bits": self.bits,
             "test": self.test,
+            **({"fp16": self.extra["fp16"]} if self.bits else {}),
         }
 
 
