@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +165,10 @@ def test_shipped_manifest_is_consistent() -> None:
         assert entry.command.startswith("irbench train ")
         assert (entry.bits is None) == ("fp16" not in entry.extra) and entry.file.endswith((".pth", ".pth.xz"))
     assert sum(e.extra["bytes"] for e in zoo.zoo_entries()) <= 60 * 2**20
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    globs = config["tool"]["setuptools"]["package-data"]["methods.deep"]  # a non-editable install ships them
+    for name in [zoo.MANIFEST, *(e.file for e in zoo.zoo_entries())]:
+        assert any(fnmatch(f"zoo_weights/{name}", g) for g in globs), name
 
 
 def test_weights_over_the_shipping_limit_ship_packed_then_quantised(
