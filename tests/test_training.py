@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from benchmark.cli import main as cli_main
 from benchmark.datasets import get_dataset
 from benchmark.reproduce import CELLS, render_table, score_checkpoint
-from benchmark.training.data import Augment, TrainingData, split_train_val
+from benchmark.training.data import AUGMENTS, Augment, TrainingData, split_train_val
 from benchmark.training.loop import TrainConfig, Trainer, learning_rate, train
 from benchmark.training.recipes import get_recipe
 from methods.deep.checkpoint import load_checkpoint
@@ -372,7 +373,8 @@ def test_batches_made_on_the_device_equal_the_cpu_ones() -> None:
         assert np.allclose(gaussian_kernel(sigma, torch.device("cpu")).numpy(), expected, atol=1e-6)
     data = TrainingData("synth", limit=12)
     on_device = DeviceBatches(data, torch.device("cpu"))
-    for augment in (Augment(crop=96, base=128), Augment(crop=256, base=256), Augment(crop=64, base=0)):
+    basicirstd = replace(AUGMENTS["basicirstd"], crop=64)
+    for augment in (Augment(crop=96, base=128), Augment(crop=256, base=256), Augment(crop=64, base=0), basicirstd):
         for epoch in range(3):
             images, masks = data.batch(data.train_ids[:6], augment, 0, epoch, 0)
             dev_images, dev_masks = on_device.batch(data.train_ids[:6], augment, 0, epoch, 0)
@@ -384,3 +386,33 @@ def test_training_with_the_data_on_the_device(tmp_path: Path) -> None:
     result = train(TrainConfig("acm", out=tmp_path, epochs=1, data_on_device=True, **TINY), log=lambda m: None)
     assert json.loads((result.out / "config.json").read_text())["data_on_device"] is True
     assert np.isfinite(result.history[0]["loss"])
+
+
+def test_basicirstd_recipe_is_basicirstd_train_py() -> None:
+    """BasicIRSTD's train.py defaults: Adam 5e-4, MultiStepLR [200, 300] x0.1, 400 epochs, batch 16, 256
+    patches without rescale, SoftIoU over the batch, its crop/flip/transpose augmentation."""
+    for method in ("acm-basicirstd", "alcnet-basicirstd"):
+        r = get_recipe(method)
+        assert (r.optimizer, r.lr, r.schedule, r.milestones, r.gamma) == ("adam", 5e-4, "multistep", (200, 300), 0.1)
+        assert (r.epochs, r.batch, r.crop, r.base, r.loss, r.augment) == (400, 16, 256, 0, "iou-batch", "basicirstd")
+        lrs = [learning_rate(r, e) for e in (0, 199, 200, 299, 300, 399)]
+        assert lrs == pytest.approx([5e-4, 5e-4, 5e-5, 5e-5, 5e-6, 5e-6])
+    with pytest.raises(ValueError, match="milestones"):
+        get_recipe("acm-basicirstd", milestones=(300, 200))
+
+
+def test_basicirstd_augment_keeps_a_target_in_half_the_crops_and_flips_after_the_crop() -> None:
+    mask = np.zeros((300, 400), bool)
+    mask[290, 395] = True  # a corner target that a uniform 64-crop rarely holds
+    image = np.arange(300 * 400, dtype=np.float32).reshape(300, 400) % 251
+    aug = replace(AUGMENTS["basicirstd"], crop=64)
+    held = [aug(image, mask, np.random.default_rng(s))[1].any() for s in range(2000)]
+    assert 0.46 < np.mean(held) < 0.56  # 0.5 by the target draw (sd 0.011), plus the rare uniform hits
+    posts = {aug.draw(mask, np.random.default_rng(s)).post for s in range(200)}
+    assert len(posts) == 8  # every flip/transpose combination occurs
+    for s in range(40):  # the image and mask receive the same geometry: mask pixels stay on their image value
+        img, msk = aug(image, mask, np.random.default_rng(s))
+        if msk.any():
+            assert img[msk > 0][0] == image[290, 395]
+    with pytest.raises(ValueError, match="target_crop"):
+        replace(AUGMENTS["basicirstd"], target_crop=1.5)

@@ -4,9 +4,12 @@ Images and masks come from :func:`benchmark.datasets.get_dataset` (no file readi
 a validation subset carved deterministically from the **training** split; the test split is never seen
 during training.
 
-Augmentation (the official recipe of the multi-scale U-Net family): random horizontal flip; random rescale of
-the long side to ``U(0.5, 2) * base``; zero padding up to ``crop``; a random ``crop x crop`` window; Gaussian
-blur with probability 0.5 and sigma ``U(0, 1)``. Masks are resized nearest-neighbour and never blurred.
+Augmentation, two named styles (:data:`AUGMENTS`). ``mshnet`` (the official recipe of the multi-scale U-Net
+family): random horizontal flip; random rescale of the long side to ``U(0.5, 2) * base``; zero padding up to
+``crop``; a random ``crop x crop`` window; Gaussian blur with probability 0.5 and sigma ``U(0, 1)``.
+``basicirstd`` (BasicIRSTD's ``train.py``): zero padding up to ``crop``; a random window that, with probability
+0.5 and when the mask has a target, contains a randomly chosen target pixel; then vertical flip, horizontal
+flip and transpose, each with probability 0.5. Masks are resized nearest-neighbour and never blurred.
 Every random draw comes from a generator seeded by ``(seed, epoch, sample position)``, so a batch is a pure
 function of those numbers.
 """
@@ -25,7 +28,7 @@ from benchmark.datasets import Dataset, get_dataset
 from benchmark.leakage import short_hash
 from benchmark.store import image_hash
 
-__all__ = ["Augment", "Draw", "TrainingData", "prefetched", "split_train_val"]
+__all__ = ["AUGMENTS", "Augment", "Draw", "TrainingData", "prefetched", "split_train_val"]
 
 T = TypeVar("T")
 
@@ -62,37 +65,53 @@ class Augment:
     ----------
     crop : side of the square training crop.
     base : the rescale reference (long side drawn from ``[0.5, 2] * base``); 0 disables rescaling.
-    flip, blur : enable the horizontal flip / the Gaussian blur (each with probability 0.5).
+    flip, blur : enable the horizontal flip before the crop / the Gaussian blur (each with probability 0.5).
+    dihedral : after the crop, flip vertically, flip horizontally and transpose, each with probability 0.5.
+    target_crop : probability that the window contains a target pixel drawn uniformly from the mask's (its
+        position after the flip and rescale).
     """
 
     crop: int = 256
     base: int = 256
     flip: bool = True
     blur: bool = True
+    dihedral: bool = False
+    target_crop: float = 0.0
 
     def __post_init__(self) -> None:
         if self.crop < 8:
             raise ValueError(f"parameter 'crop' must be >= 8, got {self.crop!r}")
         if self.base < 0:
             raise ValueError(f"parameter 'base' must be >= 0, got {self.base!r}")
+        if not 0.0 <= self.target_crop <= 1.0:
+            raise ValueError(f"parameter 'target_crop' must be in [0, 1], got {self.target_crop!r}")
 
-    def draw(self, shape: tuple[int, int], rng: np.random.Generator) -> Draw:
-        """The random choices for one ``shape`` (H, W) sample, in the order they are drawn from ``rng``."""
+    def draw(self, mask: np.ndarray, rng: np.random.Generator) -> Draw:
+        """The random choices for one sample of HxW ``mask``, in the order they are drawn from ``rng``."""
         flip = self.flip and rng.random() < 0.5
-        h, w = shape
+        h, w = mask.shape
         if self.base:
             long_side = int(rng.integers(self.base // 2, self.base * 2 + 1))
             scale = long_side / max(h, w)
             h, w = max(1, round(h * scale)), max(1, round(w * scale))
         ph, pw = max(0, self.crop - h), max(0, self.crop - w)
         h, w = h + ph, w + pw
-        y, x = int(rng.integers(0, h - self.crop + 1)), int(rng.integers(0, w - self.crop + 1))
+        if self.target_crop and rng.random() < self.target_crop and mask.any():
+            ys, xs = np.nonzero(mask[:, ::-1] if flip else mask)
+            k = int(rng.integers(0, len(ys)))
+            ty = min(h - ph - 1, int((ys[k] + 0.5) * (h - ph) / mask.shape[0]))
+            tx = min(w - pw - 1, int((xs[k] + 0.5) * (w - pw) / mask.shape[1]))
+            y = int(rng.integers(max(0, ty - self.crop + 1), min(ty, h - self.crop) + 1))
+            x = int(rng.integers(max(0, tx - self.crop + 1), min(tx, w - self.crop) + 1))
+        else:
+            y, x = int(rng.integers(0, h - self.crop + 1)), int(rng.integers(0, w - self.crop + 1))
         sigma = float(rng.random()) if self.blur and rng.random() < 0.5 else 0.0
-        return Draw(flip, (h - ph, w - pw), (ph, pw), (y, x), sigma if sigma > 0.05 else 0.0)
+        post = (bool(rng.random() < 0.5), bool(rng.random() < 0.5), bool(rng.random() < 0.5)) if self.dihedral else None
+        return Draw(flip, (h - ph, w - pw), (ph, pw), (y, x), sigma if sigma > 0.05 else 0.0, post or (False,) * 3)
 
     def __call__(self, image: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Augment a float32 HxW image (0-255) and its bool mask into ``crop x crop`` float32 arrays."""
-        d = self.draw(image.shape, rng)
+        d = self.draw(mask, rng)
         img, msk = image, mask.astype(np.uint8)
         if d.flip:
             img, msk = img[:, ::-1], msk[:, ::-1]
@@ -107,19 +126,34 @@ class Augment:
         img, msk = img[y : y + c, x : x + c], msk[y : y + c, x : x + c]
         if d.sigma:
             img = cv2.GaussianBlur(np.ascontiguousarray(img), (0, 0), d.sigma)
+        vflip, hflip, transpose = d.post
+        if vflip:
+            img, msk = img[::-1], msk[::-1]
+        if hflip:
+            img, msk = img[:, ::-1], msk[:, ::-1]
+        if transpose:
+            img, msk = img.T, msk.T
         return np.ascontiguousarray(img, dtype=np.float32), np.ascontiguousarray(msk, dtype=np.float32)
+
+
+# the augmentation styles a recipe names (``Recipe.augment``); the recipe sets their crop and base
+AUGMENTS: dict[str, Augment] = {
+    "mshnet": Augment(flip=True, blur=True),
+    "basicirstd": Augment(base=0, flip=False, blur=False, dihedral=True, target_crop=0.5),
+}
 
 
 @dataclass(frozen=True)
 class Draw:
     """One sample's augmentation: flip, resized ``size`` (H, W), bottom/right ``pad``, crop ``corner``
-    (y, x) and blur ``sigma`` (0: none)."""
+    (y, x), blur ``sigma`` (0: none) and the ``post``-crop (vertical flip, horizontal flip, transpose)."""
 
     flip: bool
     size: tuple[int, int]
     pad: tuple[int, int]
     corner: tuple[int, int]
     sigma: float
+    post: tuple[bool, bool, bool] = (False, False, False)
 
 
 class TrainingData:

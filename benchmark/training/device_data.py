@@ -4,7 +4,7 @@ On a GPU, copying and augmenting every batch on the CPU leaves the accelerator w
 keeps the training images and masks as tensors on the device and applies :class:`~benchmark.training.data.Augment`'s
 draws (the same random choices from the same ``(seed, epoch, position)`` generators) with torch operations:
 flip, bilinear resize of the image and nearest resize of the mask (OpenCV's ``INTER_LINEAR`` and
-``INTER_NEAREST`` sampling), zero padding, crop, and the Gaussian blur OpenCV's ``GaussianBlur`` computes for
+``INTER_NEAREST`` sampling), zero padding, crop, the post-crop flips and transpose, and the Gaussian blur OpenCV's ``GaussianBlur`` computes for
 float images (kernel side ``round(8 sigma + 1) | 1``, reflect-101 border).
 """
 
@@ -54,8 +54,10 @@ class DeviceBatches:
         self.device = device
         self._images: dict[str, torch.Tensor] = {}
         self._masks: dict[str, torch.Tensor] = {}
+        self._cpu_masks: dict[str, np.ndarray] = {}  # what the draws read (shape, target pixels)
         for sample_id in data.train_ids:
             image, mask = data.load(sample_id)
+            self._cpu_masks[sample_id] = mask
             self._images[sample_id] = torch.from_numpy(np.ascontiguousarray(image, np.float32)).to(device)[None, None]
             self._masks[sample_id] = torch.from_numpy(mask.astype(np.float32)).to(device)[None, None]
 
@@ -72,6 +74,12 @@ class DeviceBatches:
         img, msk = img[..., y : y + c, x : x + c], msk[..., y : y + c, x : x + c]
         if d.sigma:
             img = _blur(img, d.sigma)
+        vflip, hflip, transpose = d.post
+        for flipped, dim in ((vflip, -2), (hflip, -1)):
+            if flipped:
+                img, msk = img.flip(dim), msk.flip(dim)
+        if transpose:
+            img, msk = img.transpose(-1, -2), msk.transpose(-1, -2)
         return img[0, 0], msk[0, 0]
 
     def batch(
@@ -81,7 +89,6 @@ class DeviceBatches:
         ``default_rng([seed, epoch, start + k])``, as :meth:`TrainingData.batch`."""
         pairs = []
         for k, sample_id in enumerate(ids):
-            shape = tuple(self._images[sample_id].shape[-2:])
-            draw = augment.draw(shape, np.random.default_rng([seed, epoch, start + k]))  # type: ignore[arg-type]
+            draw = augment.draw(self._cpu_masks[sample_id], np.random.default_rng([seed, epoch, start + k]))
             pairs.append(self._apply(sample_id, draw, augment.crop))
         return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])

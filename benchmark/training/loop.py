@@ -24,7 +24,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from tqdm import tqdm
 from benchmark.backends import free_cores
 from benchmark.environment import git_commit
 from benchmark.leakage import HASH_NOTE
-from benchmark.training.data import Augment, TrainingData, prefetched
+from benchmark.training.data import AUGMENTS, TrainingData, prefetched
 from benchmark.training.device_data import DeviceBatches
 from benchmark.training.recipes import Recipe, build_detector, get_recipe
 from methods.deep.base import DeepDetector, resolve_device
@@ -204,12 +204,14 @@ def _float32_loss(loss: LossFn) -> LossFn:
 
 def learning_rate(recipe: Recipe, epoch: int) -> float:
     """The learning rate of epoch ``epoch`` (0-based): constant, ``lr * gamma ** (epoch // step_epochs)``
-    (``step``), or cosine annealing to 1e-5 over the run (``cosine``) or with period 30 epochs (``cosine30``,
+    (``step``), ``lr * gamma ** #{m in milestones: m <= epoch}`` (``multistep``), or cosine annealing to 1e-5 over the run (``cosine``) or with period 30 epochs (``cosine30``,
     a cyclic ``T_max=30``)."""
     if recipe.schedule == "none":
         return recipe.lr
     if recipe.schedule == "step":
         return recipe.lr * recipe.gamma ** (epoch // recipe.step_epochs)
+    if recipe.schedule == "multistep":
+        return recipe.lr * recipe.gamma ** sum(m <= epoch for m in recipe.milestones)
     period = recipe.epochs if recipe.schedule == "cosine" else 30
     eta_min = 1e-5
     # CosineAnnealingLR's closed form; beyond T_max it keeps cycling like the PyTorch scheduler
@@ -405,7 +407,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
     out.mkdir(parents=True, exist_ok=True)
     last, best = out / "last.pth", out / "best.pth"
     data = TrainingData(config.dataset, config.data_root, config.val_fraction, config.limit, config.seed)
-    augment = Augment(crop=recipe.crop, base=recipe.base)
+    augment = replace(AUGMENTS[recipe.augment], crop=recipe.crop, base=recipe.base)
 
     _seed_everything(config.seed)
     params = dict(config.method_params)

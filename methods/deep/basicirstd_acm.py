@@ -128,6 +128,22 @@ class BasicIRSTDALCNet(nn.Module):
         return self._resize(self.head(self.deconv0(out)), (h, w))
 
 
+# BasicIRSTD's train.py defaults, which its checkpoints were trained with: Adam 5e-4, MultiStepLR at epochs 200
+# and 300 (x0.1), 400 epochs, batch 16, 256x256 patches (no rescale; half the crops hold a target pixel; flips
+# and transpose), SoftIoU over the batch; BasicIRSTD keeps the last epoch, irbench selects on validation
+BASICIRSTD_RECIPE = Recipe(
+    "adam",
+    5e-4,
+    schedule="multistep",
+    milestones=(200, 300),
+    gamma=0.1,
+    epochs=400,
+    batch=16,
+    crop=256,
+    base=0,
+    loss="iou-batch",
+    augment="basicirstd",
+)
 _BASIC_DEFAULTS = {**COMMON_DEFAULTS, "dataset_stats": None, "trained_on": None}
 _LESPS = "checkpoints: BasicIRSTD / LESPS (XinyiYing/LESPS)"
 
@@ -149,7 +165,7 @@ class ACMBasicIRSTD(DeepDetector):
     preset = "basicirstd_gray"
     stride = 32
     output = "logits"
-    recipe = Recipe("adagrad", 0.05, schedule="cosine", epochs=400, batch=16, loss="iou-batch")  # BasicIRSTD Adagrad
+    recipe = BASICIRSTD_RECIPE
 
     def build(self) -> nn.Module:
         return BasicIRSTDACMNet()
@@ -172,7 +188,7 @@ class ALCNetBasicIRSTD(DeepDetector):
     preset = "basicirstd_gray"
     stride = 32
     output = "logits"
-    recipe = Recipe("adagrad", 0.05, schedule="cosine", epochs=400, batch=16, loss="iou-batch")  # BasicIRSTD Adagrad
+    recipe = BASICIRSTD_RECIPE
 
     def build(self) -> nn.Module:
         return BasicIRSTDALCNet()

@@ -17,10 +17,12 @@ class Recipe:
     optimizer: str  # "adagrad" or "adam"
     lr: float
     weight_decay: float = 0.0
-    # "none", "cosine" (T_max = epochs, eta_min 1e-5), "cosine30" (T_max = 30), "step" (x gamma every step_epochs)
+    # "none", "cosine" (T_max = epochs, eta_min 1e-5), "cosine30" (T_max = 30), "step" (x gamma every step_epochs),
+    # "multistep" (x gamma at each of the milestone epochs, as PyTorch's MultiStepLR)
     schedule: str = "none"
     step_epochs: int = 10
     gamma: float = 0.2
+    milestones: tuple[int, ...] = ()
     betas: tuple[float, float] = (0.9, 0.999)  # Adam's
     critic_lr: float | None = None  # Adam (same betas, constant rate) of a critic (DeepDetector.build_critic)
     epochs: int = 400
@@ -30,14 +32,22 @@ class Recipe:
     warmup: int = 0
     loss: str = "iou"
     scales: int = 4  # multi-scale models: supervised side outputs, max(scales, 1) feed the fused head
+    augment: str = "mshnet"  # an augmentation style of benchmark.training.data.AUGMENTS: "mshnet" or "basicirstd"
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adagrad", "adam"):
             raise ValueError(f"parameter 'optimizer' must be 'adagrad' or 'adam', got {self.optimizer!r}")
-        if self.schedule not in ("none", "cosine", "cosine30", "step"):
+        if self.schedule not in ("none", "cosine", "cosine30", "step", "multistep"):
             raise ValueError(
-                f"parameter 'schedule' must be 'none', 'cosine', 'cosine30' or 'step', got {self.schedule!r}"
+                "parameter 'schedule' must be 'none', 'cosine', 'cosine30', 'step' or 'multistep', "
+                f"got {self.schedule!r}"
             )
+        if self.schedule == "multistep" and (
+            not self.milestones or list(self.milestones) != sorted(set(self.milestones)) or self.milestones[0] < 1
+        ):
+            raise ValueError(f"parameter 'milestones' must be increasing epochs >= 1, got {self.milestones!r}")
+        if self.augment not in ("mshnet", "basicirstd"):
+            raise ValueError(f"parameter 'augment' must be 'mshnet' or 'basicirstd', got {self.augment!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"parameter 'loss' must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         for name in ("epochs", "batch", "crop", "step_epochs"):
