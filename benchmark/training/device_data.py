@@ -4,8 +4,9 @@ On a GPU, copying and augmenting every batch on the CPU leaves the accelerator w
 keeps the training images and masks as tensors on the device and applies :class:`~benchmark.training.data.Augment`'s
 draws (the same random choices from the same ``(seed, epoch, position)`` generators) with torch operations:
 flip, bilinear resize of the image and nearest resize of the mask (OpenCV's ``INTER_LINEAR`` and
-``INTER_NEAREST`` sampling), zero padding, crop, the post-crop flips and transpose, and the Gaussian blur OpenCV's ``GaussianBlur`` computes for
-float images (kernel side ``round(8 sigma + 1) | 1``, reflect-101 border).
+``INTER_NEAREST`` sampling), zero padding, crop, the Gaussian blur OpenCV's ``GaussianBlur`` computes for
+float images (kernel side ``round(8 sigma + 1) | 1``, reflect-101 border), then the post-crop flips and
+transpose.
 """
 
 from __future__ import annotations

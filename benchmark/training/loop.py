@@ -204,8 +204,8 @@ def _float32_loss(loss: LossFn) -> LossFn:
 
 def learning_rate(recipe: Recipe, epoch: int) -> float:
     """The learning rate of epoch ``epoch`` (0-based): constant, ``lr * gamma ** (epoch // step_epochs)``
-    (``step``), ``lr * gamma ** #{m in milestones: m <= epoch}`` (``multistep``), or cosine annealing to 1e-5 over the run (``cosine``) or with period 30 epochs (``cosine30``,
-    a cyclic ``T_max=30``)."""
+    (``step``), ``lr * gamma ** #{m in milestones: m <= epoch}`` (``multistep``), or cosine annealing to 1e-5
+    over the run (``cosine``) or with period 30 epochs (``cosine30``, a cyclic ``T_max=30``)."""
     if recipe.schedule == "none":
         return recipe.lr
     if recipe.schedule == "step":
