@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
 from benchmark.datasets.base import Dataset
 from benchmark.datasets.errors import DatasetNotFoundError, SampleError, SplitFileError
-from benchmark.datasets.imageio import DEFAULT_MAX_PIXELS, check_pair, image_shape, read_image, read_mask
+from benchmark.datasets.imageio import (
+    DEFAULT_MAX_PIXELS,
+    binarise_mask,
+    check_pair,
+    detect_encoding,
+    image_shape,
+    mask_summary,
+    read_image,
+    read_raw_mask,
+)
 from benchmark.datasets.spec import DatasetSpec, Layout
 
 IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -50,6 +60,9 @@ class FolderDataset(Dataset):
     (``ID.PNG`` for id ``ID``); each folder is listed once per dataset object, on first use.
     ``max_pixels`` caps the pixels of every image and mask read (``None`` or 0: no cap). With the spec's
     ``background_without_mask``, an image whose mask file is missing is background-only (an empty mask).
+    Masks are read under the spec's ``mask_encoding``, or one detected once over the split's masks
+    (:func:`~benchmark.datasets.imageio.detect_encoding`); masks that disagree with it are named in a warning
+    on stderr and in :meth:`describe`.
     """
 
     def __init__(
@@ -64,19 +77,44 @@ class FolderDataset(Dataset):
         self.split = split
         self.max_pixels = max_pixels or None
         self._listings: dict[Path, _Listing] = {}
-        folder, layout, split_path = self._locate(spec, Path(root).expanduser(), spec.splits[split])
+        folder, layout, split_path = self._locate(spec, Path(root).expanduser(), split)
         self.folder, self._layout = folder, layout
         self.layout = layout.name
         self.location = str(folder.resolve())
-        self.ids = _read_split(split_path)
+        self.ids = _read_split(split_path) if split_path else self._ids_with_masks()
+        self.unsplit = split_path is None
+        self.mask_encoding, self.encoding_source, self.encoding_mismatches = spec.mask_encoding, "spec", []
+        if not self.mask_encoding:
+            self.encoding_source = "detected"
+            self.mask_encoding, self.encoding_mismatches = _detect(self, self.ids)
+        if self.encoding_mismatches:
+            print(
+                f"irbench: warning: {self.name} {split}: {len(self.encoding_mismatches)} masks disagree with the "
+                f"split's mask encoding {self.mask_encoding!r} ({_MISMATCH[self.mask_encoding]}): "
+                f"{', '.join(self.encoding_mismatches[:10])}{' ...' if len(self.encoding_mismatches) > 10 else ''}",
+                file=sys.stderr,
+            )
+
+    def _ids_with_masks(self) -> list[str]:
+        """Without a split file: the stems of the images that have a mask, sorted."""
+        listing = _Listing.of(self.folder / self._layout.images)
+        stems = sorted({Path(n).stem for n in listing.names if Path(n).suffix.lower() in IMAGE_EXTENSIONS})
+        return [i for i in stems if self.mask_path(i).is_file()]
 
     @staticmethod
-    def _locate(spec: DatasetSpec, root: Path, split: str) -> tuple[Path, Layout, Path]:
+    def _locate(spec: DatasetSpec, root: Path, split: str) -> tuple[Path, Layout, Path | None]:
         candidates = [root / f for f in spec.folders] + [root]
         tried: list[str] = []
         for folder in candidates:
             for layout in spec.layouts:
-                split_path = folder / layout.split_file.format(split=split, name=spec.basicirstd_name)
+                if not layout.serves(split):
+                    continue
+                if not layout.split_file:
+                    if (folder / layout.images).is_dir() and (folder / layout.masks).is_dir():
+                        return folder, layout, None
+                    tried.append(f"{folder / layout.images}/ and {folder / layout.masks}/")
+                    continue
+                split_path = folder / layout.split_file.format(split=spec.splits[split], name=spec.basicirstd_name)
                 if split_path.is_file() and (folder / layout.images).is_dir():
                     return folder, layout, split_path
                 tried.append(str(split_path))
@@ -94,7 +132,17 @@ class FolderDataset(Dataset):
         return state
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(), "max_pixels": self.max_pixels}
+        facts: dict[str, object] = {
+            **super().describe(),
+            "max_pixels": self.max_pixels,
+            "mask_encoding": self.mask_encoding,
+            "mask_encoding_source": self.encoding_source,
+        }
+        if self.encoding_mismatches:
+            facts["mask_encoding_mismatches"] = self.encoding_mismatches
+        if self.unsplit:
+            facts["unsplit"] = True
+        return facts
 
     def _find(self, path: Path, exact: bool) -> Path | None:
         """``path`` itself, or its case variant when ``exact`` is false, if that file exists (cached listing)."""
@@ -115,8 +163,18 @@ class FolderDataset(Dataset):
         return candidates[0]
 
     def mask_path(self, sample_id: str) -> Path:
-        """Path of the ground-truth mask of ``sample_id`` (matched up to case; the expected path if none exists)."""
-        expected = self.folder / self._layout.masks / self._layout.mask_name.format(id=sample_id)
+        """Path of the ground-truth mask of ``sample_id`` (matched up to case; the expected path if none exists);
+        a ``mask_name`` ending in ``.*`` takes the first image extension found."""
+        name = self._layout.mask_name.format(id=sample_id)
+        if name.endswith(".*"):
+            stem = self.folder / self._layout.masks / name[:-2]
+            candidates = [stem.with_name(stem.name + ext) for ext in IMAGE_EXTENSIONS]
+            for exact in (True, False):
+                for candidate in candidates:
+                    if (found := self._find(candidate, exact)) is not None:
+                        return found
+            return candidates[0]
+        expected = self.folder / self._layout.masks / name
         return self._find(expected, exact=False) or expected
 
     def _image_file(self, sample_id: str) -> Path:
@@ -129,7 +187,14 @@ class FolderDataset(Dataset):
         mask_path = self.mask_path(sample_id)
         if self.background_without_mask and not mask_path.is_file():
             return np.zeros(shape[:2], dtype=bool)
-        mask = read_mask(mask_path, self.max_pixels)
+        raw = read_raw_mask(mask_path, self.max_pixels)
+        if self.encoding_source == "spec" and _disagrees(self.mask_encoding, *mask_summary(raw)):
+            print(
+                f"irbench: warning: {mask_path}: mask disagrees with the dataset's mask encoding "
+                f"{self.mask_encoding!r} ({_MISMATCH[self.mask_encoding]})",
+                file=sys.stderr,
+            )
+        mask = binarise_mask(raw, self.mask_encoding)
         check_pair(image_path, shape, mask_path, mask.shape)
         return mask
 
@@ -145,6 +210,39 @@ class FolderDataset(Dataset):
         path = self._image_file(sample_id)
         image = read_image(path, self.max_pixels)
         return image, self._mask_of(sample_id, path, image.shape)
+
+
+# what a mask that disagrees with each encoding looks like
+_MISMATCH = {
+    "half-scale": "targets but no value above half the scale: they would be lost",
+    "nonzero": "values above 1",
+    "labels": "values above half the scale",
+}
+
+
+def _detect(dataset: FolderDataset, ids: list[str]) -> tuple[str, list[str]]:
+    """The encoding :func:`detect_encoding` gives for the masks of ``ids`` (unreadable ones skipped: they fail
+    later as samples), and the ids whose mask disagrees with it."""
+    summaries = {}
+    for sample_id in ids:
+        path = dataset.mask_path(sample_id)
+        if dataset.background_without_mask and not path.is_file():
+            continue
+        try:
+            summaries[sample_id] = mask_summary(read_raw_mask(path, dataset.max_pixels))
+        except SampleError:
+            continue
+    largest = max((v for v, _ in summaries.values()), default=255.0)
+    encoding = detect_encoding(largest, all(integer for _, integer in summaries.values()))
+    return encoding, [i for i, (v, integer) in summaries.items() if _disagrees(encoding, v, integer)]
+
+
+def _disagrees(encoding: str, largest: float, integer: bool) -> bool:
+    """Whether a mask whose largest value is ``largest`` is read wrongly under the split's ``encoding``."""
+    if largest <= 0:
+        return False
+    own = detect_encoding(largest, integer)
+    return own != encoding and (encoding == "half-scale" or own == "half-scale")
 
 
 def _split_id(item: str) -> str:
@@ -164,6 +262,15 @@ def _read_split(path: Path) -> list[str]:
         if not item:
             continue
         sample_id = _split_id(item)
+        if (
+            PurePosixPath(sample_id).is_absolute()
+            or PureWindowsPath(sample_id).is_absolute()
+            or ".." in (PurePosixPath(sample_id.replace("\\", "/")).parts)
+        ):
+            raise SplitFileError(
+                f"{path}: line {number} names {sample_id!r}, a path outside the dataset folder; split files list "
+                "sample ids (file names without extension)"
+            )
         if sample_id in first_line:
             raise SplitFileError(
                 f"{path}: line {number} repeats id {sample_id!r} (first on line "

@@ -3,10 +3,11 @@
 * Images become float32 grey on a 0-255 scale: RGB/RGBA/LA/P are converted with ITU-R 601 luma
   (0.299 R + 0.587 G + 0.114 B, alpha dropped, palettes expanded), 16-bit and 32-bit integer images are
   scaled by 255 / 65535, float images are kept as they are.
-* Masks are binarised by one rule: a pixel is target when its grey level exceeds half of the mask's full
-  scale (> 127 for 8-bit, > 32767 for 16-bit); a mask whose values all lie in [0, 1] (0/1 masks, float
-  masks) is target where the value is >= 0.5. Colour masks use the maximum over the colour channels. IRSTD-1k's 85
-  masks with anti-aliased grey edges therefore keep only their > 127 core.
+* Masks are binarised by the dataset's encoding (:func:`binarise_mask`): ``half-scale``, target where the grey
+  level exceeds half of the mask's full scale (> 127 for 8-bit, > 32767 for 16-bit, >= 0.5 for float masks
+  in [0, 1]), so IRSTD-1k's 85 masks with anti-aliased grey edges keep only their > 127 core; ``nonzero``
+  (0/1 masks) and ``labels`` (value k marks target k), target where > 0. :func:`detect_encoding` chooses one
+  for a whole split from its masks' largest value. Colour masks use the maximum over the colour channels.
 * An image or mask with more than ``max_pixels`` pixels (default :data:`DEFAULT_MAX_PIXELS`; ``None`` or 0:
   no cap) is a :class:`SampleError`, found from the file header before any pixel is decoded. PIL's own
   decompression-bomb limit is lifted while irbench reads, so this cap alone decides.
@@ -121,21 +122,52 @@ def read_image(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     return grey
 
 
-def binarise_mask(arr: np.ndarray) -> np.ndarray:
-    """Apply the ground-truth rule to a raw mask array (HxW or HxWxC) and return a bool HxW array."""
-    if arr.ndim == 3:
-        arr = arr[..., : 3 if arr.shape[2] >= 3 else 1].max(axis=2)
-    if arr.dtype == bool:
-        return arr.copy()
-    if arr.size and arr.max() <= 1 and arr.min() >= 0:
-        return arr >= 0.5
-    return arr > _full_scale(arr) / 2
+def _mask_grey(arr: np.ndarray) -> np.ndarray:
+    """A raw mask array as HxW: colour masks by the maximum over their colour channels."""
+    return arr[..., : 3 if arr.shape[2] >= 3 else 1].max(axis=2) if arr.ndim == 3 else arr
 
 
-def read_mask(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Read a ground-truth mask file as a bool HxW array (see the module docstring for the rule)."""
-    path = Path(path)
-    return binarise_mask(_open_array(path, "mask", max_pixels))
+def detect_encoding(largest: float, integer: bool) -> str:
+    """The encoding of a split whose masks' largest value is ``largest``: ``nonzero`` for integer masks no
+    larger than 1, ``labels`` for integer masks that never reach half of the 8-bit (or, above 255, the 16-bit)
+    scale, else ``half-scale``."""
+    if integer and largest <= 1:
+        return "nonzero"
+    if integer and largest <= (127 if largest <= 255 else 32767):
+        return "labels"
+    return "half-scale"
+
+
+def mask_summary(arr: np.ndarray) -> tuple[float, bool]:
+    """``(largest value, integer-valued)`` of a raw mask array, what :func:`detect_encoding` reads."""
+    grey = _mask_grey(arr)
+    integer = grey.dtype == bool or np.issubdtype(grey.dtype, np.integer) or bool(np.all(grey == np.round(grey)))
+    return float(grey.max(initial=0)), integer
+
+
+def binarise_mask(arr: np.ndarray, encoding: str | None = None) -> np.ndarray:
+    """A raw mask array (HxW or HxWxC) as a bool HxW ground truth under ``encoding`` (``None``: the one
+    :func:`detect_encoding` gives for this mask alone)."""
+    grey = _mask_grey(arr)
+    if grey.dtype == bool:
+        return grey.copy()
+    if encoding is None:
+        encoding = detect_encoding(*mask_summary(grey))
+    if encoding in ("nonzero", "labels"):
+        return grey > 0
+    if not np.issubdtype(grey.dtype, np.integer) and grey.max(initial=0) <= 1:
+        return grey >= 0.5
+    return grey > _full_scale(grey) / 2
+
+
+def read_raw_mask(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A mask file's pixel values as stored (palettes expanded), for :func:`binarise_mask`."""
+    return _open_array(Path(path), "mask", max_pixels)
+
+
+def read_mask(path: str | Path, max_pixels: int | None = DEFAULT_MAX_PIXELS, encoding: str | None = None) -> np.ndarray:
+    """Read a ground-truth mask file as a bool HxW array under ``encoding`` (see :func:`binarise_mask`)."""
+    return binarise_mask(read_raw_mask(path, max_pixels), encoding)
 
 
 def check_pair(image_path: Path, image_shape: tuple[int, ...], mask_path: Path, mask_shape: tuple[int, ...]) -> None:

@@ -1,9 +1,10 @@
 """Read checkpoints in every format IRSTD projects release, and load them strictly into our modules.
 
 Handled: a bare state_dict; a dict holding it under ``state_dict``, ``model_state``, ``model_state_dict``,
-``net``, ``model``, ``state`` or ``params``; ``module.`` (DataParallel) and ``model.`` (BasicIRSTD) prefixes;
-whole pickled modules whose classes cannot be imported (a restricted unpickler replaces every class it does
-not trust by an inert stand-in and the tensors are collected from the module tree); MXNet ``.params``
+``net``, ``model``, ``state`` or ``params``; ``module.`` (DataParallel), ``model.`` (BasicIRSTD) and
+``backbone.0.`` (LESPS review release) prefixes; whole pickled modules whose classes cannot be imported (a
+restricted unpickler replaces every class it does not trust by an inert stand-in and the tensors are
+collected from the module tree); MXNet ``.params``
 (raw Gluon names; the model maps them); checkpoints without ``num_batches_tracked``; irbench's packed weight
 files (:mod:`methods.deep.packed_weights`).
 """
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 CONTAINER_KEYS = ("state_dict", "model_state", "model_state_dict", "net", "model", "state", "params")
-PREFIXES = ("module.", "model.")
+PREFIXES = ("module.", "model.", "backbone.0.")  # DataParallel, BasicIRSTD, the LESPS review release
 SUPPORTED = (
     "a torch.save'd state_dict (bare or under 'state_dict'/'model_state'/'net'/'model'), a whole pickled "
     "nn.Module (torch.save(net)), an MXNet Gluon .params file, or an irbench packed weight file (.pth.xz)"
@@ -268,8 +269,8 @@ def _tensors_only(state: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
 
 
 def adapt_state_dict(state: Mapping[str, torch.Tensor], net: nn.Module) -> dict[str, torch.Tensor]:
-    """Fit a checkpoint's keys to ``net``: strip ``module.``/``model.`` prefixes the net does not have and
-    add the ``num_batches_tracked`` buffers old checkpoints lack (taken from ``net``)."""
+    """Fit a checkpoint's keys to ``net``: strip the :data:`PREFIXES` the net does not have and add the
+    ``num_batches_tracked`` buffers old checkpoints lack (taken from ``net``)."""
     target = net.state_dict()
     out = dict(state)
     changed = True
