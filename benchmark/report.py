@@ -172,7 +172,14 @@ def _notes(run: RunRecord, paper_shown: bool = False) -> list[str]:
             if d.get("limited_from")
             else f"{d['n_images']} images listed"
         )
-        return f"{display_name(d['name'], run.datasets)} {d['split']} ({listed}, {scored}; {d['layout']} layout)"
+        where = "no split file: every image that has a mask" if d.get("unsplit") else f"{d['layout']} layout"
+        masks = (
+            f"; masks {d['mask_encoding']} ({d.get('mask_encoding_source', 'spec')})"
+            + (f", {len(d['mask_encoding_mismatches'])} disagree" if d.get("mask_encoding_mismatches") else "")
+            if d.get("mask_encoding")
+            else ""
+        )
+        return f"{display_name(d['name'], run.datasets)} {d['split']} ({listed}, {scored}; {where}{masks})"
 
     datasets = ", ".join(listed(d) for d in run.datasets)
     notes.append(f"Split: {datasets}. Best value per column in bold.")

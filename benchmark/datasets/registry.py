@@ -148,7 +148,12 @@ def _basicirstd_spec(own: DatasetSpec, folder: Path) -> DatasetSpec | None:
             description=f"{folder} in the BasicIRSTD layout",
         )
     tests = [p for p in lists if "test" in p.stem.lower()]
-    if len(tests) != 1:
+    if len(tests) > 1:
+        raise DatasetNotFoundError(
+            f"{folder}: BasicIRSTD layout, but no img_idx/test_{folder.name}.txt and several test lists "
+            f"({', '.join(p.name for p in tests)}): rename the one to score, or describe the set in a TOML spec"
+        )
+    if not tests:
         return None
     layout = Layout("basicirstd", "images", "masks", "{id}.png", f"img_idx/{tests[0].name}")
     return replace(
