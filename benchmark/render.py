@@ -42,23 +42,39 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{min(decimals, 4)}f}"
 
 
+_MARKDOWN_SPECIALS = set("\\*_[]<>&|~")
+
+
+def markdown_escape(text: str) -> str:
+    """``text`` with Markdown and HTML specials backslash-escaped outside its ```code``` spans (an id, name or
+    parameter value then renders as text, never as markup or live HTML)."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: no code spans
+        parts = [text.replace("`", "\\`")]
+    return "`".join(
+        p if i % 2 else "".join("\\" + c if c in _MARKDOWN_SPECIALS else c for c in p) for i, p in enumerate(parts)
+    )
+
+
 def to_markdown(table: Table) -> str:
-    """GitHub Markdown: group names are prefixed to their columns; bold is ``**x**``."""
-    header, index = list(table.lead), 0
+    """GitHub Markdown: group names are prefixed to their columns; bold is ``**x**``; text is escaped
+    (:func:`markdown_escape`)."""
+    header, index = [markdown_escape(c) for c in table.lead], 0
     for group, span in table.groups:
-        header += [f"{group} {col}".strip() for col in table.columns[index : index + span]]
+        header += [markdown_escape(f"{group} {col}".strip()) for col in table.columns[index : index + span]]
         index += span
     lines = [
-        f"**{table.title}. {table.caption}**" if table.title else f"**{table.caption}**",
+        f"**{markdown_escape(f'{table.title}. {table.caption}' if table.title else table.caption)}**",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join(":---" if i < len(table.lead) else "---:" for i in range(len(header))) + "|",
     ]
     for row, marks in zip(table.rows, table.bold, strict=True):
-        cells = [f"**{c}**" if b and c not in ("", "-") else c for c, b in zip(row, marks, strict=True)]
+        cells = [markdown_escape(c) for c in row]
+        cells = [f"**{c}**" if b and c not in ("", "-") else c for c, b in zip(cells, marks, strict=True)]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines += [f"- {note}" for note in table.notes]
+    lines += [f"- {markdown_escape(note)}" for note in table.notes]
     return "\n".join(lines) + "\n"
 
 

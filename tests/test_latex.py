@@ -137,3 +137,20 @@ def test_the_paper_note_appears_only_where_the_paper_has_values():
     assert _paper_shown(fake("mshnet", "irstd1k"), list(table2.values()))  # Table 2: IRSTD-1k only
     assert not _paper_shown(fake("mshnet", "nudt-sirst"), list(table2.values()))
     assert not _paper_shown(fake("tophat", "irstd1k"), list(table2.values()))  # Table 2 has deep methods only
+
+
+def test_markdown_escapes_ids_names_and_values_outside_code_spans() -> None:
+    from benchmark.render import Table, to_markdown
+
+    table = Table(
+        "c",
+        ["Method"],
+        [("Set|A", 1)],
+        ["IoU"],
+        [["<img src=x onerror=alert(1)>", "**1**"]],
+        [[False, False]],
+        notes=["Skipped `<script>`: id <script>alert(1)</script> a_b [x](y)"],
+    )
+    md = to_markdown(table)
+    assert "| <img" not in md and "\\<img src=x onerror=alert(1)\\>" in md and "\\*\\*1\\*\\*" in md
+    assert "Set\\|A IoU" in md and "`<script>`" in md and "id \\<script\\>" in md and "a\\_b \\[x\\](y)" in md

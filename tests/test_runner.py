@@ -180,7 +180,7 @@ def test_bad_images_are_skipped_and_listed_or_fail_the_run(tmp_path):
     assert [s["id"] for s in record["skipped"]] == ["Misc_2"]
     assert record["cells"]["tophat"]["sirst"]["metrics"]["n_images"] == 2
     table = (run_dir / "table1.md").read_text()
-    assert "Misc_2" in table and "SIRST test (3 images listed, 2 scored, 1 unusable;" in table
+    assert "Misc\\_2" in table and "SIRST test (3 images listed, 2 scored, 1 unusable;" in table
     cfg.on_error, cfg.name = "fail", "r-fail"
     with pytest.raises(RunError, match="Misc_2_pixels0.png is 20x30"):
         run(cfg, log=lambda m: None)
