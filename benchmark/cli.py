@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -52,6 +53,36 @@ def _parse_value(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def _jobs(text: str) -> int:
+    """``--jobs``: -1 (all cores) or a count >= 1."""
+    value = int(text)
+    if value == 0 or value < -1:
+        raise argparse.ArgumentTypeError(f"must be -1 (all cores) or >= 1, got {text}")
+    return value
+
+
+def _ci_level(text: str) -> float:
+    """``--ci``: a confidence level in (0, 100)."""
+    value = float(text)
+    if not 0 < value < 100:
+        raise argparse.ArgumentTypeError(f"the confidence level must be in (0, 100), e.g. 95; got {text}")
+    return value
+
+
+def _run_name(text: str) -> str:
+    """``--name``: one folder name under ``--out`` (no path separator, no control character, not . or ..)."""
+    if (
+        not text
+        or text in (".", "..")
+        or any(c in text for c in "/\\")
+        or any(ord(c) < 32 or ord(c) == 127 for c in text)
+    ):
+        raise argparse.ArgumentTypeError(
+            f"must be one folder name under --out, without a path separator or a control character; got {text!r}"
+        )
+    return text
 
 
 def _method_params(weights: list[str], settings: list[str]) -> dict[str, dict[str, Any]]:
@@ -385,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="device of the deep methods: auto, cpu, cuda or cuda:N (default: each method's, auto)",
     )
-    p.add_argument("--jobs", type=int, default=-1, help="worker processes (default: all cores)")
+    p.add_argument("--jobs", type=_jobs, default=-1, help="worker processes, >= 1 (default -1: all cores)")
     p.add_argument(
         "--backend",
         default="local",
@@ -400,7 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="results", help="output folder (default: results/)")
     p.add_argument("--cache", default=None, help="score-map cache folder (default: <out>/cache)")
-    p.add_argument("--name", default=None, help="run folder name (default: timestamp and datasets)")
+    p.add_argument(
+        "--name", type=_run_name, default=None, help="run folder name under --out (default: timestamp and datasets)"
+    )
     p.add_argument(
         "--on-error",
         default="skip",
@@ -429,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--ci",
-        type=float,
+        type=_ci_level,
         default=None,
         metavar="LEVEL",
         help="bootstrap confidence intervals over images for IoU/Pd/Fa, e.g. --ci 95",
@@ -618,11 +651,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so a run stops as it does on Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return args.func(args)
+    except KeyboardInterrupt as exc:
+        name, code = ("SIGTERM", 143) if isinstance(exc, _Terminated) else ("Ctrl-C", 130)
+        print(f"irbench: stopped by {name}; finished work is kept (the same command resumes it)", file=sys.stderr)
+        return code
     except BrokenPipeError:  # the reader of a pipe (| head) went away: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
@@ -640,6 +686,8 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"irbench: error: {message}", file=sys.stderr)
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -161,6 +161,16 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> RunRecord:
+        """The record of a parsed ``run.json``; a document of another shape is a ``ValueError`` naming the part."""
+        if not isinstance(doc, dict):
+            raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
+        for key, kind in (("cells", dict), ("methods", list), ("datasets", list)):
+            if not isinstance(doc.get(key, kind()), kind):
+                raise ValueError(f"'{key}' must be a JSON {'object' if kind is dict else 'array'}")
+        for method, cells in doc.get("cells", {}).items():
+            bad = [d for d, c in cells.items() if not isinstance(c, dict)] if isinstance(cells, dict) else [""]
+            if bad:
+                raise ValueError(f"cell {method!r}/{bad[0]!r} is not a JSON object")
         if doc.get("format") != FORMAT_VERSION:
             raise ValueError(f"run record format {doc.get('format')!r}, this irbench reads {FORMAT_VERSION}")
         doc = dict(doc)
@@ -179,7 +189,7 @@ class RunRecord:
             return cls.from_dict(json.loads(path.read_text()))
         except FileNotFoundError:
             raise RecordError(f"{path}: no run record here (expected a folder written by irbench run)") from None
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             raise RecordError(f"{path}: not a readable irbench run record ({exc})") from None
 
 

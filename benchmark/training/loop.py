@@ -45,7 +45,12 @@ from methods.deep.losses import LossFn, get_loss
 from methods.deep.precision import autocast, autocast_dtype
 from methods.deep.presets import BASICIRSTD_STATS
 
-__all__ = ["TrainConfig", "TrainResult", "Trainer", "learning_rate", "train"]
+__all__ = ["TrainConfig", "TrainResult", "Trainer", "TrainingDiverged", "learning_rate", "train"]
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite; the message names the epoch and what was kept."""
+
 
 # fields that must agree between a run and its resumption
 _RESUME_FIELDS = (
@@ -399,6 +404,7 @@ def _needs_statistics(method: str, params: dict[str, Any], dataset: str) -> bool
 def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
     """Train ``config.method`` on ``config.dataset``'s training split; see the module docstring."""
     recipe = config.recipe()
+    resolve_device(config.device)  # a device this machine lacks fails before any data is read
     if config.threads is not None and config.threads < 1:
         raise ValueError(f"parameter 'threads' must be >= 1, got {config.threads!r}")
     threads = config.threads or free_cores()
@@ -478,7 +484,11 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
 
         batches = (make_batch(b) for b in range(n_batches)) if on_device else prefetched(make_batch, n_batches)
         for images, masks in batches:
-            losses.append(trainer.step(images, masks, warm))
+            try:
+                losses.append(trainer.step(images, masks, warm))
+            except FloatingPointError as exc:
+                kept = f"{last} and {best} hold epoch {epoch}" if epoch else "nothing was saved"
+                raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: {exc}; {kept}") from None
             seen += len(images)
             bar.update()
             bar.set_postfix(loss=f"{losses[-1]:.4f}", img_s=f"{seen / (time.perf_counter() - started):.2f}")

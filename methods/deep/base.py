@@ -42,13 +42,21 @@ _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 
 def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; other strings are passed to ``torch.device``."""
+    """``"auto"`` -> CUDA when available, else CPU; other strings are passed to ``torch.device``. A CUDA device
+    this machine lacks is a ``ValueError`` saying what is missing."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(f"parameter 'device' must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "has no CUDA support" if torch.version.cuda is None else "sees no CUDA GPU"
+            raise ValueError(f"device {device!r}: this torch ({torch.__version__}) {build}; use --device cpu or auto")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return resolved
 
 
 def sha256_file(path: Path) -> str:

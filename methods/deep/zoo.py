@@ -107,11 +107,21 @@ def read_manifest(path: Path) -> list[ZooEntry]:
     Raises
     ------
     ValueError
-        Naming the file and the entry when an entry lacks a required field.
+        Naming the file (and irbench's package, whose data it is) when it is not valid JSON of the manifest's
+        shape, and the entry when an entry lacks a required field.
     """
-    doc = json.loads(path.read_text())
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(
+            f"{path}: the zoo manifest of the irbench package cannot be read ({exc}); reinstall irbench"
+        ) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("entries", []), list):
+        raise ValueError(f"{path}: the zoo manifest of the irbench package is not an object with an 'entries' list")
     entries = []
     for i, raw in enumerate(doc.get("entries", [])):
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: entry {i} is not a JSON object")
         missing = [k for k in _REQUIRED if k not in raw]
         if missing:
             raise ValueError(f"{path}: entry {i} lacks {', '.join(missing)}")
