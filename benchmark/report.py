@@ -155,6 +155,15 @@ def _notes(run: RunRecord, paper_shown: bool = False) -> list[str]:
         f"Protocol `{run.protocol['name']}`: {run.protocol['description']}",
         f"Binarisation policy per method: {'; '.join(policies) or 'none'}.",
     ]
+    resized = sorted(
+        {
+            f"{m.display}: {m.params.get('input_size')}x{m.params.get('input_size')} ({c.provenance['resize']})"
+            for m, c in _ok(run)
+            if "resize" in c.provenance
+        }
+    )
+    if resized:
+        notes.append(f"Network input resized: {'; '.join(resized)}.")
     if any(c.policy is not None and c.policy.optimistic for _, c in _ok(run)):
         notes.append(
             "`sweep` picks the best of 256 thresholds on the test data itself: optimistic, not a "

@@ -96,13 +96,18 @@ def _is_batched(spec: MethodSpec) -> bool:
     return inspect.isclass(spec.target) and bool(spec.target.batched)
 
 
-def _resolve_params(config: RunConfig) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Resolved parameters per method, and the reason for each method whose parameters are rejected."""
+def _resolve_params(config: RunConfig, protocol: Protocol) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Resolved parameters per method (defaults, then what the detector takes under ``protocol``, then the
+    user's), and the reason for each method whose parameters are rejected."""
     resolved, rejected = {}, {}
     for method in config.methods:
         spec = get_spec(method)
         params = {k: v for k, v in config.params.get(spec.name, {}).items() if v is not None}
-        resolved[spec.name] = {**spec.defaults, **params}
+        hook = getattr(spec.target, "protocol_params", None) if inspect.isclass(spec.target) else None
+        by_protocol = hook(protocol.eval_size) if hook else {}
+        if "input_size" in params:  # the user's resolution comes with the user's (or the default) resampling
+            by_protocol = {}
+        resolved[spec.name] = {**spec.defaults, **by_protocol, **params}
         try:
             create(spec.name, **params)  # parameter names, and values a Detector class checks itself
         except Exception as exc:  # noqa: BLE001 - a bad parameter costs its method's cells, not the run
@@ -334,7 +339,7 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
     if config.timeout is not None and config.timeout < 0:
         raise RunError(f"timeout must be >= 0 seconds (0: no limit), got {config.timeout:g}")
     specs = [get_spec(m) for m in config.methods]
-    params, rejected = _resolve_params(config)
+    params, rejected = _resolve_params(config, protocol)
     datasets = [get_dataset(d, config.data_root, config.split, max_pixels=config.max_pixels) for d in config.datasets]
     if config.limit:
         for dataset in datasets:

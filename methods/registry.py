@@ -148,6 +148,12 @@ class Detector:
         """Facts about this detector's configuration worth recording in a run (e.g. weights sha256)."""
         return {}
 
+    @classmethod
+    def protocol_params(cls, eval_size: int | None) -> dict[str, Any]:
+        """Parameters this detector takes under a protocol that evaluates at ``eval_size`` squared (``None``:
+        native resolution), below the user's own; none by default."""
+        return {}
+
     def training_set(self) -> TrainingSet | None:
         """The images the configured weights were trained on, where known (checked for train/test overlap);
         None for detectors without training or of unknown provenance."""

@@ -322,6 +322,39 @@ def test_input_size_resizes_like_pil_bilinear():
     assert det.provenance()["resize"] == "bilinear, antialiased"
 
 
+def test_the_official_resize_feeds_pils_bilinear_and_the_protocol_recovers_the_networks_map():
+    """``resize="pil"``: the network sees exactly PIL's bilinear 8-bit resize of the image, and its 256x256
+    map, sent back at native size by nearest neighbour, is what the ``mshnet`` protocol scores."""
+    from PIL import Image
+    from torch import nn
+
+    from benchmark.metrics import get_protocol
+    from methods.deep.base import DeepDetector
+
+    seen = []
+
+    class Echo(DeepDetector):
+        preset, stride, output = "mdvsfa", 1, "probs"
+
+        def build(self) -> nn.Module:
+            return nn.Identity()
+
+        def forward_scores(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+            seen.append(x)
+            return (x + 1) / 2
+
+    image = np.random.default_rng(3).integers(0, 256, (512, 512)).astype(np.uint8)
+    det = Echo(**Echo.protocol_params(256), device="cpu")
+    det.use_network(det.build())
+    prob = det.detect(image.astype(np.float32) + 1e-5)  # a luma image: whole grey levels up to float error
+    pil = np.asarray(Image.fromarray(image).resize((256, 256), Image.BILINEAR), dtype=np.float32)
+    assert np.array_equal(np.rint((seen[0][0, 0].numpy() + 1.0) * 127.5), pil)
+    network_map = ((seen[0][0, 0] + 1) / 2).numpy()
+    assert prob.shape == (512, 512)
+    assert np.array_equal(get_protocol("mshnet").prepare(prob, np.zeros((512, 512), bool))[0], network_map)
+    assert det.provenance()["resize"] == "PIL bilinear in, nearest back (official test code)"
+
+
 def test_a_rewritten_weights_file_is_loaded_again_by_a_kept_detector(tmp_path):
     # the runner keeps configured detectors across runs in one process; a file rewritten in between (a new
     # training, a re-published zoo file) must not be scored with the network loaded from its old content

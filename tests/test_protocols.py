@@ -58,16 +58,16 @@ def test_invalid_protocols_are_rejected(changes, message):
         dataclasses.replace(PROTOCOLS["irbench"], **changes)
 
 
-def test_prepare_resizes_score_bilinearly_and_mask_by_nearest():
+def test_prepare_resizes_score_bilinearly_and_mask_by_pil_nearest():
     proto = get_protocol("mshnet")
     score = np.zeros((512, 512), np.float32)
     score[:, 257:] = 1.0  # a vertical edge between columns 256 and 257
     gt = np.zeros((512, 512), bool)
-    gt[101, 101] = True  # a single pixel at an odd position: nearest neighbour samples even rows/cols
+    gt[101, 101] = True  # a single pixel at an odd position: PIL's nearest samples the odd rows/cols
     gt[200:204, 200:204] = True
     s, g = proto.prepare(score, gt)
     assert s.dtype == np.float32 and g.dtype == bool and s.shape == g.shape == (256, 256)
-    assert g.sum() == 4 and not g[50, 50]
+    assert g.sum() == 5 and g[50, 50]
     # output column 128 samples input x = 256.5: halfway between 0 and 1
     assert s[0, 127] == 0.0 and s[0, 128] == pytest.approx(0.5) and s[0, 129] == 1.0
     native = get_protocol("irbench")
@@ -99,3 +99,60 @@ def test_protocol_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         PROTOCOLS["irbench"].distance = 5.0  # type: ignore[misc]
     assert isinstance(PROTOCOLS["irbench"], Protocol)
+
+
+@pytest.mark.parametrize("sizes", [((512, 512), (256, 256)), ((220, 325), (256, 256)), ((592, 400), (256, 256))])
+def test_masks_shrink_and_grow_exactly_as_pils_nearest(sizes):
+    """The official test code resizes masks with PIL's ``Image.NEAREST``: SIRST's odd sizes included."""
+    from PIL import Image
+
+    (h, w), size = sizes
+    gt = np.random.default_rng(h + w).random((h, w)) > 0.7
+    expected = np.asarray(Image.fromarray(gt.astype(np.uint8) * 255).resize(size[::-1], Image.NEAREST)) > 0
+    assert np.array_equal(get_protocol("mshnet").prepare(np.zeros((h, w), np.float32), gt)[1], expected)
+
+
+def test_pil_nearest_index_equals_pil_on_random_sizes():
+    from PIL import Image
+
+    from methods.resample import pil_nearest
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        h, w, oh, ow = (int(v) for v in rng.integers(1, 700, 4))
+        grid = np.arange(h * w, dtype=np.int32).reshape(h, w)
+        expected = np.asarray(Image.fromarray(grid, "I").resize((ow, oh), Image.NEAREST))
+        assert np.array_equal(pil_nearest(grid, (oh, ow)), expected), (h, w, oh, ow)
+
+
+def test_under_the_mshnet_protocol_a_deep_network_runs_at_256_unless_the_user_sets_input_size(tmp_path):
+    import json
+
+    from benchmark.cli import main as cli_main
+
+    base = ["run", "--methods", "acm,tophat", "--dataset", "synth", "--limit", "2", "--jobs", "1"]
+    base += ["--protocol", "mshnet", "--out", str(tmp_path)]
+    assert cli_main([*base, "--name", "p"]) == 0
+    assert cli_main([*base, "--name", "u", "--set", "acm.input_size=128"]) == 0
+    params = {}
+    for name in ("p", "u"):
+        record = json.loads((tmp_path / name / "run.json").read_text())
+        params[name] = {m["name"]: m["params"] for m in record["methods"]}
+    assert (params["p"]["acm"]["input_size"], params["p"]["acm"]["resize"]) == (256, "pil")
+    assert (params["u"]["acm"]["input_size"], params["u"]["acm"]["resize"]) == (128, "antialiased")
+    assert "input_size" not in params["p"]["tophat"]
+    assert (
+        "ACM: 256x256 (PIL bilinear in, nearest back (official test code))"
+        in (tmp_path / "p" / "table1.md").read_text()
+    )
+
+
+def test_irstd1k_test_masks_at_256_count_the_official_294_targets(shared_data):
+    """The official MSHNet test prints Pd as 262/294 for a checkpoint on IRSTD-1k's test split: its masks,
+    shrunk by PIL's nearest neighbour, hold 294 targets (OpenCV's nearest gave 291)."""
+    from benchmark.datasets import get_dataset
+    from benchmark.evaluation import score_maps
+
+    ds = get_dataset("irstd1k", shared_data, "test")
+    samples = [(i, np.zeros(m.shape, np.float32), m) for i, m in ((i, ds.load_mask(i)) for i in ds.ids)]
+    assert score_maps(samples, "mshnet", "fixed:0.5").metrics["n_targets"] == 294

@@ -8,8 +8,9 @@
   takes the first still-free predicted component in label order whose centroid is < 3 px away); Fa by
   identity over the native pixel count; empty/empty nIoU is 0 (ACM convention). Reproduces BasicIRSTD's
   published numbers (after its 2024 Fa fix) and agrees with ``pyirstdmetrics``.
-* ``mshnet``: the official MSHNet/DNANet evaluation, bugs included: score map resized bilinearly and mask
-  by nearest neighbour to 256x256 (``cv2.resize``); greedy first-fit matching; the area-by-value Fa bug
+* ``mshnet``: the official MSHNet/DNANet evaluation, bugs included: score map resized bilinearly
+  (``cv2.resize``) and mask by PIL's nearest neighbour (the official ``Image.NEAREST``) to 256x256; greedy
+  first-fit matching; the area-by-value Fa bug
   (an unmatched component whose pixel count equals that of any matched component in the same image is
   not counted); Fa over 256*256*N; empty/empty nIoU 0.
 
@@ -25,6 +26,7 @@ import cv2
 import numpy as np
 
 from methods.names import Registry
+from methods.resample import pil_nearest
 
 MATCHERS = ("hungarian", "greedy")
 FA_COUNTINGS = ("identity", "area_value")
@@ -95,7 +97,7 @@ class Protocol:
         score : ndarray
             float32 map, resized bilinearly (``cv2.INTER_LINEAR``) when the protocol has an ``eval_size``.
         gt : ndarray
-            bool mask, resized by nearest neighbour (``cv2.INTER_NEAREST``).
+            bool mask, resized by nearest neighbour as PIL's ``Image.NEAREST`` (:func:`pil_nearest`).
         """
         score, gt = np.asarray(score), np.asarray(gt)
         if score.ndim != 2 or score.shape != gt.shape:
@@ -105,7 +107,7 @@ class Protocol:
             return score, gt
         size = (self.eval_size, self.eval_size)
         score = cv2.resize(score, size, interpolation=cv2.INTER_LINEAR)
-        gt = cv2.resize(gt.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+        gt = pil_nearest(gt, size)
         return score, gt
 
 
@@ -134,7 +136,7 @@ _BUILT_IN = (
     ),
     Protocol(
         "mshnet",
-        "official MSHNet/DNANet evaluation with its bugs: maps (bilinear) and masks (nearest) resized to "
+        "official MSHNet/DNANet evaluation with its bugs: maps (bilinear) and masks (PIL nearest) resized to "
         "256x256; greedy first-fit matching on centroid distance < 3 px; area-by-value Fa bug (unmatched "
         "components with the area of a matched one are dropped); Fa over 256*256*N; nIoU empty/empty = 0.",
         256,

@@ -26,6 +26,7 @@ from methods.deep.presets import BASICIRSTD_STATS, basicirstd_stats, in_channels
 from methods.deep.recipe import Recipe
 from methods.deep.zoo import ZooEntry, find_zoo_entry, weights_root
 from methods.registry import Complexity, Detector, MissingWeightsError, TrainingSet
+from methods.resample import pil_bilinear, pil_nearest_index
 from methods.validation import as_float_image, check_positive_int
 
 __all__ = ["DeepDetector", "COMMON_DEFAULTS", "WEIGHT_SUFFIXES", "weights_root", "resolve_device", "sha256_file"]
@@ -35,8 +36,10 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "batch_size": 8,
     "input_size": None,
+    "resize": "antialiased",
     "precision": "auto",
 }
+RESIZES = ("antialiased", "pil")
 WEIGHT_SUFFIXES = (".pth", ".pth.tar", ".pt", ".tar", ".pkl", ".params", ".pth.xz")
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
@@ -105,10 +108,14 @@ class DeepDetector(Detector):
     batch_size : int
         Images of the same size scored per forward pass.
     input_size : int or None
-        If set, every image is resized (bilinear, antialiased like PIL's resize in the official MSHNet and
-        DNANet test code) to ``input_size`` squared and the probability map back to the image size (the
-        MSHNet/DNANet 256x256 protocol). ``None``: native resolution, padded
-        bottom/right to a multiple of ``stride`` and cropped back.
+        If set, every image is resized to ``input_size`` squared and the probability map back to the image
+        size. ``None``: native resolution, padded bottom/right to a multiple of ``stride`` and cropped back.
+        A protocol with an evaluation size (``mshnet``: 256) sets it, with ``resize="pil"``, unless given.
+    resize : str
+        With ``input_size``: ``"antialiased"`` (torch's antialiased bilinear in, bilinear back) or ``"pil"``
+        (the official MSHNet/DNANet test code: PIL's bilinear in, :func:`~methods.resample.pil_bilinear`; the
+        map back by nearest neighbour, so a protocol's reduction to ``input_size`` recovers the network's own
+        map exactly for integer size ratios).
     precision : str
         ``"float32"``, ``"bfloat16"`` (autocast) or ``"auto"``: bfloat16 for irbench's zoo weights that were
         trained and selected under bfloat16 autocast, on a device with native bfloat16; float32 otherwise
@@ -138,6 +145,8 @@ class DeepDetector(Detector):
         check_positive_int(params.get("batch_size", 8), "batch_size")
         if params.get("input_size") is not None:
             check_positive_int(params["input_size"], "input_size")
+        if params.get("resize", "antialiased") not in RESIZES:
+            raise ValueError(f"parameter 'resize' must be one of {', '.join(RESIZES)}, got {params['resize']!r}")
         self.device = resolve_device(params.get("device", "auto"))
         if params.get("precision", "auto") not in PRECISIONS:
             raise ValueError(
@@ -322,7 +331,11 @@ class DeepDetector(Detector):
             "stride": self.stride,
         }
         if self.params.get("input_size") is not None:
-            prov["resize"] = "bilinear, antialiased"
+            prov["resize"] = (
+                "PIL bilinear in, nearest back (official test code)"
+                if self.params.get("resize") == "pil"
+                else "bilinear, antialiased"
+            )
         stats = self._stats() if self.dataset is not None else None
         if stats is not None:
             prov["normalisation"] = {"mean": stats[0], "std": stats[1]}
@@ -369,7 +382,11 @@ class DeepDetector(Detector):
         turned into probabilities and resized back. Inference and validation both use it."""
         h, w = x.shape[-2:]
         size = self.params.get("input_size")
-        if size is not None:  # antialiased, as PIL's bilinear resize of the official test code (< 1 grey level)
+        official = self.params.get("resize") == "pil"
+        if size is not None and official:
+            resized = [pil_bilinear(im, (size, size)) for im in x[:, 0].cpu().numpy()]
+            x = torch.from_numpy(np.stack(resized))[:, None].to(x.device)
+        elif size is not None:  # antialiased, within 1 grey level of PIL's bilinear
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         x = self.preprocess(x)
         xh, xw = x.shape[-2:]
@@ -379,9 +396,18 @@ class DeepDetector(Detector):
         with autocast(self.device, torch.bfloat16 if self.precision == "bfloat16" else None):
             scores = self.forward_scores(net, x)
         prob = self.probabilities(scores[..., :xh, :xw])
-        if size is not None:
+        if size is not None and official:
+            rows, cols = (torch.from_numpy(pil_nearest_index(size, n)).to(prob.device) for n in (h, w))
+            prob = prob[..., rows[:, None], cols[None, :]]
+        elif size is not None:
             prob = F.interpolate(prob, size=(h, w), mode="bilinear", align_corners=False)
         return prob
+
+    @classmethod
+    def protocol_params(cls, eval_size: int | None) -> dict[str, Any]:
+        """Under a protocol that evaluates at ``eval_size`` squared, the network runs on its input resized to
+        it as the official test code does (PIL bilinear)."""
+        return {} if eval_size is None else {"input_size": eval_size, "resize": "pil"}
 
     def _score(self, batch: np.ndarray) -> np.ndarray:
         """Probability maps of a ``(N, H, W)`` batch of same-size images."""
