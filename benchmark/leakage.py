@@ -83,7 +83,9 @@ class Overlap:
         """The ``leakage`` field of a cell."""
         doc: dict[str, Any] = {"training_set": self.training_set, "n_images": self.n_images}
         if self.unresolved:
-            doc["unresolved"] = self.unresolved
+            doc |= {"unresolved": self.unresolved, "excluded": False}
+            if excluded:
+                doc["exclude_seen"] = "not applied: the training set cannot be read, every image was scored"
         else:
             doc |= {"n_seen": len(self.seen), "seen": list(self.seen), "excluded": excluded and bool(self.seen)}
         return doc

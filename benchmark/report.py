@@ -70,18 +70,31 @@ def _scored_seen(cell: Cell) -> bool:
     return bool(leak.get("n_seen")) and not leak.get("excluded")
 
 
+def _left_out_seen(cell: Cell) -> bool:
+    """Whether ``--exclude-seen`` left images out of the cell (its numbers cover a subset of the split)."""
+    return bool((cell.leakage or {}).get("excluded"))
+
+
+def _subset(cell: Cell | None) -> tuple[str, ...]:
+    """The images a cell's numbers cover, as the ids left out of its split (none: the whole split)."""
+    return tuple(cell.leakage["seen"]) if cell is not None and _left_out_seen(cell) else ()
+
+
 def row_label(run: RunRecord, m: MethodEntry) -> str:
     """A method's row label: its display name, marked ``(irbench zoo: E epochs, DEVICE)`` when any of its
-    cells was scored with zoo weights (irbench's training, not the authors' checkpoint), and ``†`` when any
-    of its numbers includes images its weights were trained on."""
+    cells was scored with zoo weights (irbench's training, not the authors' checkpoint), ``†`` when any
+    of its numbers includes images its weights were trained on, ``‡`` when ``--exclude-seen`` left such
+    images out of any of them."""
     labels = sorted({z["label"] for _, z in _zoo_cells(run, m)})
     label = f"{m.display} ({'; '.join(labels)})" if labels else m.display
-    return label + " †" if any(_scored_seen(c) for c in run.cells.get(m.name, {}).values()) else label
+    cells = run.cells.get(m.name, {}).values()
+    marks = "".join(mark for mark, test in (("†", _scored_seen), ("‡", _left_out_seen)) if any(map(test, cells)))
+    return f"{label} {marks}" if marks else label
 
 
 def _leakage_notes(run: RunRecord) -> list[str]:
     """Train/test overlap of every checked cell: seen images, none, or why it could not be checked."""
-    seen, clean, unknown = [], [], []
+    seen, left_out, clean, unknown = [], [], [], []
     for m in ordered_methods(run):
         for dataset, cell in run.cells.get(m.name, {}).items():
             leak = cell.leakage
@@ -89,22 +102,24 @@ def _leakage_notes(run: RunRecord) -> list[str]:
                 continue
             where = f"{m.display} on {display_name(dataset, run.datasets)}"
             if "unresolved" in leak:
-                unknown.append(f"{where} ({leak['unresolved']})")
+                applied = "; --exclude-seen not applied, every image scored" if "exclude_seen" in leak else ""
+                unknown.append(f"{where} ({leak['unresolved']}{applied})")
             elif leak["n_seen"]:
-                how = (
-                    f"left out by --exclude-seen: scored on the other {leak['n_images'] - leak['n_seen']}"
-                    if leak["excluded"]
-                    else "included in its numbers (--exclude-seen scores only the others)"
-                )
-                seen.append(
+                found = (
                     f"{where}: {leak['n_seen']} of {leak['n_images']} evaluated images are in its weights' "
-                    f"training set ({leak['training_set']}), {how}"
+                    f"training set ({leak['training_set']})"
                 )
+                if leak["excluded"]:
+                    left_out.append(f"{found}, left out: scored on the other {leak['n_images'] - leak['n_seen']}")
+                else:
+                    seen.append(f"{found}, included in its numbers (--exclude-seen scores only the others)")
             else:
                 clean.append(f"{where} ({leak['training_set']})")
     notes = []
     if seen:
         notes.append("† Train/test overlap, matched by image content: " + "; ".join(seen) + ".")
+    if left_out:
+        notes.append("‡ --exclude-seen, overlap matched by image content: " + "; ".join(left_out) + ".")
     if clean:
         notes.append("No train/test overlap found: " + "; ".join(clean) + ".")
     if unknown:
@@ -192,6 +207,14 @@ def _notes(run: RunRecord, paper_shown: bool = False) -> list[str]:
 
     datasets = ", ".join(listed(d) for d in run.datasets)
     notes.append(f"Split: {datasets}. Best value per column in bold.")
+    for d in run.datasets:
+        cells = run.ok_cells(d["name"])
+        if len({_subset(c) for _, c in cells}) > 1:
+            counts = "; ".join(f"{m.display}: {c.metrics['n_images']}" for m, c in cells)
+            notes.append(
+                f"Rows scored on different images of {display_name(d['name'], run.datasets)} (--exclude-seen); "
+                f"bold marks the best among rows scored on the same images. Images per row: {counts}."
+            )
     levels = {c.metrics["ci"]["level"] for _, c in _ok(run) if "ci" in c.metrics}  # type: ignore[operator]
     if levels:
         notes.append(
@@ -307,9 +330,17 @@ def _metric_rows(
         [_value(cells_of(m.name, d), key, scale) for d in datasets for key, _, scale, _ in METRICS] for m in methods
     ]
     picks = [pick for _ in datasets for _, _, _, pick in METRICS]
-    best = [_best([row[j] for row in values], picks[j]) for j in range(len(picks))]
+    # bold marks the best among rows scored on the same images (--exclude-seen scores subsets)
+    subsets = [[_subset(cells_of(m.name, d)) for d in datasets for _ in METRICS] for m in methods]
+    best = [
+        {
+            key: _best([row[j] for row, keys in zip(values, subsets, strict=True) if keys[j] == key], picks[j])
+            for key in {keys[j] for keys in subsets}
+        }
+        for j in range(len(picks))
+    ]
     rows, bold = [], []
-    for m, row in zip(methods, values, strict=True):
+    for m, row, keys in zip(methods, values, subsets, strict=True):
         cells = []
         for j, v in enumerate(row):
             dataset, key = datasets[j // len(METRICS)], METRICS[j % len(METRICS)][0]
@@ -325,7 +356,9 @@ def _metric_rows(
             cells.append(f"{text} ({fmt(paper)})" if paper is not None else text)
         lead = lead_of(m)
         rows.append(lead + cells)
-        bold.append([False] * len(lead) + [v is not None and v == b for v, b in zip(row, best, strict=True)])
+        bold.append(
+            [False] * len(lead) + [v is not None and v == b[k] for v, b, k in zip(row, best, keys, strict=True)]
+        )
     return rows, bold
 
 

@@ -382,6 +382,11 @@ def run(config: RunConfig, log: Callable[[str], None] = print) -> Path:
                 )
                 state.add(spec.name, dataset, cell, records, result)
                 bar.update(len(dataset) - len(records))
+                if config.exclude_seen and cell.leakage and "unresolved" in cell.leakage:
+                    log(
+                        f"irbench: warning: --exclude-seen could not act on {spec.name} on {dataset.name}: its "
+                        f"training set {cell.leakage['unresolved']}; all its images were scored"
+                    )
     state.record.complete = True
     state.record.wall_seconds = time.perf_counter() - started
     state.save()

@@ -156,3 +156,33 @@ def test_official_alcnet_on_sirst_test_and_trainval(shared_data: Path, tmp_path:
     leak = json.loads((tmp_path / split / "run.json").read_text())["cells"]["alcnet"]["sirst"]["leakage"]
     usable = 85 if split == "test" else 341  # Misc_111 (test) is unusable: its mask has another size
     assert (leak["n_seen"], leak["n_images"]) == (seen, usable)
+
+
+def test_rows_on_different_subsets_are_marked_and_bolded_per_subset(root: Path) -> None:
+    config = RunConfig(
+        methods=["test-memoriser", "tophat"], datasets=["te"], data_root=str(root), out=root / "runs", name="mix"
+    )
+    config.exclude_seen = True
+    record = RunRecord.read(run(config, log=lambda m: None))
+    table = table1(record)
+    labels = [row[0] for row in table.rows]
+    assert "test-memoriser ‡" in labels and "Top-Hat" in labels  # tophat has no weights: whole split
+    notes = " ".join(table.notes)
+    assert "‡ --exclude-seen" in notes and "† " not in notes
+    assert "Images per row: test-memoriser: 2; Top-Hat: 4" in notes
+    assert table.rows[0][2:] == table.rows[1][2:]  # equal values, but on different images: nothing compared
+    assert not any(any(marks) for marks in table.bold)
+
+
+def test_exclude_seen_that_cannot_read_the_training_set_says_so(root: Path) -> None:
+    lines: list[str] = []
+    config = RunConfig(
+        methods=["test-memoriser"], datasets=["te"], data_root=str(root), out=root / "runs", name="unres"
+    )
+    config.exclude_seen, config.params = True, {"test-memoriser": {"train": "nudt-sirst:train"}}
+    record = RunRecord.read(run(config, log=lines.append))
+    leak = record.cell("test-memoriser", "te").leakage
+    assert leak["excluded"] is False and "not applied" in leak["exclude_seen"]
+    assert any("--exclude-seen could not act on test-memoriser on te" in line for line in lines)
+    assert record.cell("test-memoriser", "te").metrics["n_images"] == 4
+    assert any("--exclude-seen not applied, every image scored" in n for n in table1(record).notes)
