@@ -284,6 +284,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         method=get_spec(args.method).name,
         dataset=args.dataset,
+        split=args.split,
         data_root=args.data_root,
         out=Path(args.out or f"results/train/{get_spec(args.method).name}_{args.dataset}"),
         loss=args.loss,
@@ -557,6 +558,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a deep method with its official recipe (checkpoint + resume)")
     p.add_argument("--method", required=True, help="mshnet, dnanet, isnet, acm, alcnet, acm-basicirstd, ...")
     p.add_argument("--dataset", default="synth", help="dataset whose train split is used (default synth)")
+    p.add_argument(
+        "--split", default="train", help="the split trained on (default train; e.g. sirst's basicirstd-train)"
+    )
     p.add_argument("--data-root", default=None, help="folder holding the datasets (default: $IRBENCH_DATA or ./data)")
     p.add_argument(
         "--loss",

@@ -134,7 +134,14 @@ def _normalisation(method: str, dataset: str, params: dict[str, Any]) -> dict[st
 
 def _train_images(config: dict[str, Any], data_root: str | None) -> dict[str, Any]:
     """The training-image hashes of a run whose config.json predates their recording (same carve of ids)."""
-    data = TrainingData(config["dataset"], data_root, config["val_fraction"], config["limit"], config["seed"])
+    data = TrainingData(
+        config["dataset"],
+        data_root,
+        config["val_fraction"],
+        config["limit"],
+        config["seed"],
+        config.get("split", "train"),
+    )
     return {"hash": HASH_NOTE, "hashes": data.image_hashes()}
 
 
@@ -192,6 +199,7 @@ def publish(
         "wall_s": round(sum(h["seconds"] for h in history), 1),
         "normalisation": norm,
         "method_params": method_params,
+        "train_split": config.get("split", "train"),
         "train_images": config.get("train_images") or _train_images(config, data_root),
     }
     doc["entries"] = sorted(

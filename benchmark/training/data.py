@@ -166,6 +166,7 @@ class TrainingData:
     val_fraction : share of the training split held out for model selection.
     limit : use only the first ``limit`` training ids (before the split), for short runs.
     seed : seed of the validation carve.
+    split : the split trained on (default ``train``; e.g. ``basicirstd-train`` for BasicIRSTD's own SIRST list).
     """
 
     def __init__(
@@ -175,10 +176,11 @@ class TrainingData:
         val_fraction: float = 0.1,
         limit: int | None = None,
         seed: int = 0,
+        split: str = "train",
     ) -> None:
         if limit is not None and limit < 2:
             raise ValueError(f"parameter 'limit' must be >= 2, got {limit!r}")
-        self.source: Dataset = get_dataset(dataset, data_root, "train")
+        self.source: Dataset = get_dataset(dataset, data_root, split)
         ids = self.source.ids[:limit] if limit else list(self.source.ids)
         self.train_ids, self.val_ids = split_train_val(ids, val_fraction, seed)
         self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}

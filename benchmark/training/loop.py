@@ -56,6 +56,7 @@ class TrainingDiverged(ValueError):
 _RESUME_FIELDS = (
     "method",
     "dataset",
+    "split",
     "loss",
     "batch",
     "crop",
@@ -68,6 +69,8 @@ _RESUME_FIELDS = (
     "scales",
     "method_params",
 )
+# the values of identity fields that runs written before the field existed had
+_RESUME_DEFAULTS = {"split": "train"}
 # what last.pth holds: tensors, plain containers and scalars only (it is read with weights_only=True)
 _RESUME_KEYS = (
     "state_dict",
@@ -89,6 +92,7 @@ class TrainConfig:
 
     method: str
     dataset: str = "synth"
+    split: str = "train"
     data_root: str | None = None
     out: Path = Path("results/train")
     loss: str | None = None
@@ -133,6 +137,7 @@ class TrainConfig:
             **asdict(r),
             "method": self.method,
             "dataset": self.dataset,
+            "split": self.split,
             "seed": self.seed,
             "val_fraction": self.val_fraction,
             "limit": self.limit,
@@ -343,7 +348,9 @@ class Trainer:
 def _check_resume(state: dict[str, Any], config: TrainConfig, path: Path) -> None:
     saved, now = state["identity"], config.identity()
     diff = [
-        f"{k}: {saved.get(k)!r} in the checkpoint, {now[k]!r} now" for k in _RESUME_FIELDS if saved.get(k) != now[k]
+        f"{k}: {saved.get(k, _RESUME_DEFAULTS.get(k))!r} in the checkpoint, {now[k]!r} now"
+        for k in _RESUME_FIELDS
+        if saved.get(k, _RESUME_DEFAULTS.get(k)) != now[k]
     ]
     if diff:
         raise ValueError(f"{path}: cannot resume a different run ({'; '.join(diff)})")
@@ -412,7 +419,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     last, best = out / "last.pth", out / "best.pth"
-    data = TrainingData(config.dataset, config.data_root, config.val_fraction, config.limit, config.seed)
+    data = TrainingData(config.dataset, config.data_root, config.val_fraction, config.limit, config.seed, config.split)
     augment = replace(AUGMENTS[recipe.augment], crop=recipe.crop, base=recipe.base)
 
     _seed_everything(config.seed)
@@ -516,6 +523,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
                     "val_iou": val_iou,
                     "loss": recipe.loss,
                     "dataset": config.dataset,
+                    "split": config.split,
                     "method_params": config.method_params,
                 },
                 best,
