@@ -156,3 +156,31 @@ def test_irstd1k_test_masks_at_256_count_the_official_294_targets(shared_data):
     ds = get_dataset("irstd1k", shared_data, "test")
     samples = [(i, np.zeros(m.shape, np.float32), m) for i, m in ((i, ds.load_mask(i)) for i in ds.ids)]
     assert score_maps(samples, "mshnet", "fixed:0.5").metrics["n_targets"] == 294
+
+
+@pytest.mark.slow
+def test_mshnet_on_irstd1k_under_the_mshnet_protocol_matches_the_official_test(shared_data, tmp_path):
+    """The zoo's MSHNet (NUDT-SIRST) weights read back to float32, on IRSTD-1k test: the official
+    ``main.py --mode test`` prints IoU 0.185484, Pd 262/294, Fa 591.30 for them; irbench differs on XDU999
+    only (its RGB channels differ, irbench reads luma), which moves one predicted pixel."""
+    import json
+
+    import torch
+
+    from benchmark.cli import main as cli_main
+    from methods.deep.base import sha256_file
+    from methods.deep.checkpoint import read_state_dict
+    from methods.deep.zoo import ZOO_DIR
+
+    path = ZOO_DIR / "mshnet-nudt-sirst.pth.xz"
+    sha = "2b8a2099cb99b7e4f7257943138a960a192378bdf8ecb0f982513c61d0139569"
+    assert sha256_file(path) == sha, "the zoo file changed: measure the official main.py on it again"
+    state = read_state_dict(path)
+    weights = tmp_path / "w.pth"
+    torch.save({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, weights)
+    argv = ["run", "--methods", "mshnet", "--weights", f"mshnet={weights}", "--dataset", "irstd1k", "--protocol"]
+    argv += ["mshnet", "--data-root", str(shared_data), "--out", str(tmp_path), "--name", "r", "--device", "cpu"]
+    assert cli_main(argv) == 0
+    m = json.loads((tmp_path / "r" / "run.json").read_text())["cells"]["mshnet"]["irstd1k"]["metrics"]
+    assert (m["n_targets"], round(m["pd"] * m["n_targets"])) == (294, 262)
+    assert m["iou"] == pytest.approx(0.185469, abs=2e-6) and m["fa"] * 1e6 == pytest.approx(590.69, abs=0.01)
