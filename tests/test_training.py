@@ -373,8 +373,8 @@ def test_batches_made_on_the_device_equal_the_cpu_ones() -> None:
         assert np.allclose(gaussian_kernel(sigma, torch.device("cpu")).numpy(), expected, atol=1e-6)
     data = TrainingData("synth", limit=12)
     on_device = DeviceBatches(data, torch.device("cpu"))
-    basicirstd = replace(AUGMENTS["basicirstd"], crop=64)
-    for augment in (Augment(crop=96, base=128), Augment(crop=256, base=256), Augment(crop=64, base=0), basicirstd):
+    patch = replace(AUGMENTS["patch"], crop=64)
+    for augment in (Augment(crop=96, base=128), Augment(crop=256, base=256), Augment(crop=64, base=0), patch):
         for epoch in range(3):
             images, masks = data.batch(data.train_ids[:6], augment, 0, epoch, 0)
             dev_images, dev_masks = on_device.batch(data.train_ids[:6], augment, 0, epoch, 0)
@@ -394,7 +394,7 @@ def test_basicirstd_recipe_is_basicirstd_train_py() -> None:
     for method in ("acm-basicirstd", "alcnet-basicirstd"):
         r = get_recipe(method)
         assert (r.optimizer, r.lr, r.schedule, r.milestones, r.gamma) == ("adam", 5e-4, "multistep", (200, 300), 0.1)
-        assert (r.epochs, r.batch, r.crop, r.base, r.loss, r.augment) == (400, 16, 256, 0, "iou-batch", "basicirstd")
+        assert (r.epochs, r.batch, r.crop, r.base, r.loss, r.augment) == (400, 16, 256, 0, "iou-batch", "patch")
         lrs = [learning_rate(r, e) for e in (0, 199, 200, 299, 300, 399)]
         assert lrs == pytest.approx([5e-4, 5e-4, 5e-5, 5e-5, 5e-6, 5e-6])
     with pytest.raises(ValueError, match="milestones"):
@@ -405,7 +405,7 @@ def test_basicirstd_augment_keeps_a_target_in_half_the_crops_and_flips_after_the
     mask = np.zeros((300, 400), bool)
     mask[290, 395] = True  # a corner target that a uniform 64-crop rarely holds
     image = np.arange(300 * 400, dtype=np.float32).reshape(300, 400) % 251
-    aug = replace(AUGMENTS["basicirstd"], crop=64)
+    aug = replace(AUGMENTS["patch"], crop=64)
     held = [aug(image, mask, np.random.default_rng(s))[1].any() for s in range(2000)]
     assert 0.46 < np.mean(held) < 0.56  # 0.5 by the target draw (sd 0.011), plus the rare uniform hits
     posts = {aug.draw(mask, np.random.default_rng(s)).post for s in range(200)}
@@ -415,4 +415,4 @@ def test_basicirstd_augment_keeps_a_target_in_half_the_crops_and_flips_after_the
         if msk.any():
             assert img[msk > 0][0] == image[290, 395]
     with pytest.raises(ValueError, match="target_crop"):
-        replace(AUGMENTS["basicirstd"], target_crop=1.5)
+        replace(AUGMENTS["patch"], target_crop=1.5)

@@ -4,10 +4,10 @@ Images and masks come from :func:`benchmark.datasets.get_dataset` (no file readi
 a validation subset carved deterministically from the **training** split; the test split is never seen
 during training.
 
-Augmentation, two named styles (:data:`AUGMENTS`). ``mshnet`` (the official recipe of the multi-scale U-Net
+Augmentation, two named styles (:data:`AUGMENTS`). ``rescale`` (the official recipe of the multi-scale U-Net
 family): random horizontal flip; random rescale of the long side to ``U(0.5, 2) * base``; zero padding up to
 ``crop``; a random ``crop x crop`` window; Gaussian blur with probability 0.5 and sigma ``U(0, 1)``.
-``basicirstd`` (BasicIRSTD's ``train.py``): zero padding up to ``crop``; a random window that, with probability
+``patch`` (BasicIRSTD's ``train.py``): zero padding up to ``crop``; a random window that, with probability
 0.5 and when the mask has a target, contains a randomly chosen target pixel; then vertical flip, horizontal
 flip and transpose, each with probability 0.5. Masks are resized nearest-neighbour and never blurred.
 Every random draw comes from a generator seeded by ``(seed, epoch, sample position)``, so a batch is a pure
@@ -138,8 +138,8 @@ class Augment:
 
 # the augmentation styles a recipe names (``Recipe.augment``); the recipe sets their crop and base
 AUGMENTS: dict[str, Augment] = {
-    "mshnet": Augment(flip=True, blur=True),
-    "basicirstd": Augment(base=0, flip=False, blur=False, dihedral=True, target_crop=0.5),
+    "rescale": Augment(flip=True, blur=True),
+    "patch": Augment(base=0, flip=False, blur=False, dihedral=True, target_crop=0.5),
 }
 
 

@@ -142,7 +142,7 @@ BASICIRSTD_RECIPE = Recipe(
     crop=256,
     base=0,
     loss="iou-batch",
-    augment="basicirstd",
+    augment="patch",
 )
 _BASIC_DEFAULTS = {**COMMON_DEFAULTS, "dataset_stats": None, "trained_on": None}
 _LESPS = "checkpoints: BasicIRSTD / LESPS (XinyiYing/LESPS)"

@@ -32,7 +32,7 @@ class Recipe:
     warmup: int = 0
     loss: str = "iou"
     scales: int = 4  # multi-scale models: supervised side outputs, max(scales, 1) feed the fused head
-    augment: str = "mshnet"  # an augmentation style of benchmark.training.data.AUGMENTS: "mshnet" or "basicirstd"
+    augment: str = "rescale"  # an augmentation style of benchmark.training.data.AUGMENTS: "rescale" or "patch"
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adagrad", "adam"):
@@ -46,8 +46,8 @@ class Recipe:
             not self.milestones or list(self.milestones) != sorted(set(self.milestones)) or self.milestones[0] < 1
         ):
             raise ValueError(f"parameter 'milestones' must be increasing epochs >= 1, got {self.milestones!r}")
-        if self.augment not in ("mshnet", "basicirstd"):
-            raise ValueError(f"parameter 'augment' must be 'mshnet' or 'basicirstd', got {self.augment!r}")
+        if self.augment not in ("rescale", "patch"):
+            raise ValueError(f"parameter 'augment' must be 'rescale' or 'patch', got {self.augment!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"parameter 'loss' must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         for name in ("epochs", "batch", "crop", "step_epochs"):
