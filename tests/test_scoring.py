@@ -170,7 +170,7 @@ def _counting(monkeypatch, name: str) -> dict[str, int]:
 
 @pytest.mark.parametrize("policy", ["minmax:0.5", "sweep"])
 def test_an_image_is_decoded_once_per_method_and_its_mask_read_once_for_evaluation(tmp_path, monkeypatch, policy):
-    images, masks = _counting(monkeypatch, "read_image"), _counting(monkeypatch, "read_mask")
+    images, masks = _counting(monkeypatch, "read_image"), _counting(monkeypatch, "read_raw_mask")
     run_dir = run(
         RunConfig(
             methods=["test-batched-identity"],
@@ -185,7 +185,8 @@ def test_an_image_is_decoded_once_per_method_and_its_mask_read_once_for_evaluati
     cell = RunRecord.read(run_dir).cells["test-batched-identity"]["sirst"]
     assert cell.ok and cell.metrics["n_images"] == 4 and cell.policy.kind == policy.partition(":")[0]
     assert images == {f"Misc_{i}.png": 1 for i in range(4)}  # detection only: evaluation decodes no image
-    assert masks == {f"Misc_{i}_pixels0.png": 2 for i in range(4)}  # detection's pair check, evaluation once
+    # the split's mask-encoding scan when the dataset is opened, detection's pair check, evaluation once
+    assert masks == {f"Misc_{i}_pixels0.png": 3 for i in range(4)}
 
 
 def test_the_qualitative_boxes_are_what_the_metric_counted_at_256(tmp_path, monkeypatch):
