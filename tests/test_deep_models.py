@@ -292,46 +292,12 @@ def test_basicirstd_variants_pad_to_32_like_basicirstd():
     assert create("acm-basicirstd").stride == 32
 
 
-def test_input_size_resizes_like_pil_bilinear():
-    """The official MSHNet and DNANet tests shrink with PIL's bilinear resize, which antialiases."""
-    from PIL import Image
+def _echo(seen: list[torch.Tensor], **params: object):
+    """A deep detector whose network returns its normalised input (``mdvsfa``: x / 127.5 - 1) as
+    probabilities, and records it in ``seen``."""
     from torch import nn
 
     from methods.deep.base import DeepDetector
-
-    seen = []
-
-    class Echo(DeepDetector):
-        preset, stride, output = "mdvsfa", 1, "probs"
-
-        def build(self) -> nn.Module:
-            return nn.Identity()
-
-        def forward_scores(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-            seen.append(x)
-            return x
-
-    image = np.zeros((128, 96), np.uint8)
-    image[::2] = 255  # stripes: a resize without antialiasing keeps them, PIL's averages them out
-    det = Echo(input_size=64, device="cpu")
-    det.use_network(det.build())
-    det.detect(image.astype(np.float32))
-    ours = (seen[0][0, 0].numpy() + 1.0) * 127.5
-    pil = np.asarray(Image.fromarray(image).resize((64, 64), Image.BILINEAR), dtype=np.float32)
-    assert np.abs(ours - pil).max() < 1.0
-    assert det.provenance()["resize"] == "bilinear, antialiased"
-
-
-def test_the_official_resize_feeds_pils_bilinear_and_the_protocol_recovers_the_networks_map():
-    """``resize="pil"``: the network sees exactly PIL's bilinear 8-bit resize of the image, and its 256x256
-    map, sent back at native size by nearest neighbour, is what the ``mshnet`` protocol scores."""
-    from PIL import Image
-    from torch import nn
-
-    from benchmark.metrics import get_protocol
-    from methods.deep.base import DeepDetector
-
-    seen = []
 
     class Echo(DeepDetector):
         preset, stride, output = "mdvsfa", 1, "probs"
@@ -343,9 +309,37 @@ def test_the_official_resize_feeds_pils_bilinear_and_the_protocol_recovers_the_n
             seen.append(x)
             return (x + 1) / 2
 
-    image = np.random.default_rng(3).integers(0, 256, (512, 512)).astype(np.uint8)
-    det = Echo(**Echo.protocol_params(256), device="cpu")
+    det = Echo(device="cpu", **params)
     det.use_network(det.build())
+    return det
+
+
+def test_input_size_resizes_like_pil_bilinear():
+    """The official MSHNet and DNANet tests shrink with PIL's bilinear resize, which antialiases."""
+    from PIL import Image
+
+    seen: list[torch.Tensor] = []
+    image = np.zeros((128, 96), np.uint8)
+    image[::2] = 255  # stripes: a resize without antialiasing keeps them, PIL's averages them out
+    det = _echo(seen, input_size=64)
+    det.detect(image.astype(np.float32))
+    ours = (seen[0][0, 0].numpy() + 1.0) * 127.5
+    pil = np.asarray(Image.fromarray(image).resize((64, 64), Image.BILINEAR), dtype=np.float32)
+    assert np.abs(ours - pil).max() < 1.0
+    assert det.provenance()["resize"] == "bilinear, antialiased"
+
+
+def test_the_official_resize_feeds_pils_bilinear_and_the_protocol_recovers_the_networks_map():
+    """``resize="pil"``: the network sees exactly PIL's bilinear 8-bit resize of the image, and its 256x256
+    map, sent back at native size by nearest neighbour, is what the ``mshnet`` protocol scores."""
+    from PIL import Image
+
+    from benchmark.metrics import get_protocol
+    from methods.deep.base import DeepDetector
+
+    seen: list[torch.Tensor] = []
+    image = np.random.default_rng(3).integers(0, 256, (512, 512)).astype(np.uint8)
+    det = _echo(seen, **DeepDetector.protocol_params(256))
     prob = det.detect(image.astype(np.float32) + 1e-5)  # a luma image: whole grey levels up to float error
     pil = np.asarray(Image.fromarray(image).resize((256, 256), Image.BILINEAR), dtype=np.float32)
     assert np.array_equal(np.rint((seen[0][0, 0].numpy() + 1.0) * 127.5), pil)

@@ -152,9 +152,8 @@ class FolderDataset(Dataset):
         name = listing.find(path.name, exact)
         return None if name is None else path.with_name(name)
 
-    def image_path(self, sample_id: str) -> Path:
-        """Image of ``sample_id``: first extension found by exact name, else up to case; ``<id>.png`` if none."""
-        stem = self.folder / self._layout.images / sample_id
+    def _any_extension(self, stem: Path) -> Path:
+        """``stem`` with the first image extension found by exact name, else up to case; ``.png`` if none."""
         candidates = [stem.with_name(stem.name + ext) for ext in IMAGE_EXTENSIONS]
         for exact in (True, False):
             for candidate in candidates:
@@ -162,18 +161,16 @@ class FolderDataset(Dataset):
                     return found
         return candidates[0]
 
+    def image_path(self, sample_id: str) -> Path:
+        """Image of ``sample_id``: first extension found by exact name, else up to case; ``<id>.png`` if none."""
+        return self._any_extension(self.folder / self._layout.images / sample_id)
+
     def mask_path(self, sample_id: str) -> Path:
         """Path of the ground-truth mask of ``sample_id`` (matched up to case; the expected path if none exists);
         a ``mask_name`` ending in ``.*`` takes the first image extension found."""
         name = self._layout.mask_name.format(id=sample_id)
         if name.endswith(".*"):
-            stem = self.folder / self._layout.masks / name[:-2]
-            candidates = [stem.with_name(stem.name + ext) for ext in IMAGE_EXTENSIONS]
-            for exact in (True, False):
-                for candidate in candidates:
-                    if (found := self._find(candidate, exact)) is not None:
-                        return found
-            return candidates[0]
+            return self._any_extension(self.folder / self._layout.masks / name[:-2])
         expected = self.folder / self._layout.masks / name
         return self._find(expected, exact=False) or expected
 
