@@ -298,6 +298,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         seed=args.seed,
         val_fraction=args.val_fraction,
+        val_every=args.val_every,
         limit=args.limit,
         device=args.device,
         amp=not args.no_amp,
@@ -578,6 +579,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pth")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, order and augmentation (default 0)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="validation share (default 0.1)")
+    p.add_argument(
+        "--val-every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="validate and select every N epochs and after the last (default 1; a larger N saves CPU time)",
+    )
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument(

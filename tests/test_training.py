@@ -416,3 +416,11 @@ def test_basicirstd_augment_keeps_a_target_in_half_the_crops_and_flips_after_the
             assert img[msk > 0][0] == image[290, 395]
     with pytest.raises(ValueError, match="target_crop"):
         replace(AUGMENTS["patch"], target_crop=1.5)
+
+
+def test_val_every_validates_and_selects_on_every_nth_epoch_and_the_last(tmp_path: Path) -> None:
+    result = train(TrainConfig("acm", out=tmp_path, epochs=3, val_every=2, **TINY), log=lambda m: None)
+    assert [h["val_iou"] is None for h in result.history] == [True, False, False]
+    assert result.best_epoch in (2, 3)
+    with pytest.raises(ValueError, match="val_every"):
+        train(TrainConfig("acm", out=tmp_path / "x", epochs=1, val_every=0, **TINY), log=lambda m: None)

@@ -8,7 +8,8 @@
   ``torch.load(weights_only=True)``, so a planted pickle cannot run code;
 * ``best.pth``: ``{"state_dict", "method", "epoch", "val_iou", ...}`` of the epoch with the best IoU on the
   validation split carved from the training split; it loads with ``irbench run --weights METHOD=best.pth``;
-* ``history.json``: per-epoch loss, validation IoU, learning rate, throughput and wall time.
+* ``history.json``: per-epoch loss, validation IoU (``null`` on the epochs ``val_every`` skips), learning rate,
+  throughput and wall time.
 
 The learning-rate schedule is a closed form of the epoch index (so it needs no state of its own), and each
 sample's augmentation is drawn from ``(seed, epoch, position)``; with the saved generators, 1 epoch + resume
@@ -106,6 +107,7 @@ class TrainConfig:
     resume: bool = False
     seed: int = 0
     val_fraction: float = 0.1
+    val_every: int = 1  # validate (and select) every N epochs and after the last one
     limit: int | None = None
     device: str = "auto"
     amp: bool = True
@@ -414,6 +416,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
     resolve_device(config.device)  # a device this machine lacks fails before any data is read
     if config.threads is not None and config.threads < 1:
         raise ValueError(f"parameter 'threads' must be >= 1, got {config.threads!r}")
+    if config.val_every < 1:
+        raise ValueError(f"parameter 'val_every' must be >= 1, got {config.val_every!r}")
     threads = config.threads or free_cores()
     torch.set_num_threads(threads)
     out = Path(config.out)
@@ -502,7 +506,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
             bar.set_postfix(loss=f"{losses[-1]:.4f}", img_s=f"{seen / (time.perf_counter() - started):.2f}")
         bar.close()
         train_seconds = time.perf_counter() - started
-        val_iou = trainer.validate(data)
+        validated = (epoch + 1) % config.val_every == 0 or epoch + 1 == recipe.epochs
+        val_iou = trainer.validate(data) if validated else None
         entry = {
             "epoch": epoch + 1,
             "loss": float(np.mean(losses)),
@@ -513,7 +518,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
             "seconds": time.perf_counter() - started,
         }
         history.append(entry)
-        if val_iou > best_iou:
+        if val_iou is not None and val_iou > best_iou:
             best_iou, best_epoch = val_iou, epoch + 1
             _atomic_save(
                 {
@@ -551,7 +556,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
         )
         (out / "history.json").write_text(json.dumps(history, indent=1))
         log(
-            f"epoch {epoch + 1}/{recipe.epochs}: loss {entry['loss']:.4f}, val IoU {val_iou:.4f}, "
+            f"epoch {epoch + 1}/{recipe.epochs}: loss {entry['loss']:.4f}, "
+            f"val IoU {'-' if val_iou is None else f'{val_iou:.4f}'}, "
             f"{entry['images_per_s']:.2f} img/s, {entry['seconds']:.1f} s{' (warm-up)' if warm else ''}"
         )
     return TrainResult(out, best, last, best_epoch, best_iou, history)
