@@ -9,6 +9,7 @@ needs (the registered target, resolved parameters, store key), so workers never 
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -60,6 +61,13 @@ class DetectJob:
     @property
     def params(self) -> dict[str, Any]:
         return json.loads(self.params_json)
+
+
+def protocol_params(spec: MethodSpec, eval_size: int | None, given: dict[str, Any]) -> dict[str, Any]:
+    """The parameters ``spec``'s detector takes under a protocol evaluating at ``eval_size`` squared
+    (:meth:`Detector.protocol_params`), unless the ``given`` parameters set the resolution themselves."""
+    hook = getattr(spec.target, "protocol_params", None) if inspect.isclass(spec.target) else None
+    return {} if hook is None or given.get("input_size") is not None else hook(eval_size)
 
 
 @functools.lru_cache(maxsize=8)

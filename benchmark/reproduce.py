@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.datasets import Dataset, SampleError, get_dataset
+from benchmark.detection import protocol_params
 from benchmark.evaluation import Sample, score_maps
+from benchmark.metrics import get_protocol
 from benchmark.policies import parse_policy
 from benchmark.reference import load_paper, paper_units
 from benchmark.training.loop import TrainConfig, train
@@ -115,7 +117,9 @@ def score_checkpoint(
 ) -> dict[str, Any]:
     """Score ``weights`` on the test split with the engine's detector, the method's policy and
     :func:`~benchmark.evaluation.score_maps` (raw fractions)."""
-    det = create(method, weights=str(weights), device=device, **(method_params or {}))
+    given = method_params or {}
+    by_protocol = protocol_params(get_spec(method), get_protocol(protocol).eval_size, given)
+    det = create(method, weights=str(weights), device=device, **{**by_protocol, **given})
     det.configure(dataset)
     data = get_dataset(dataset, data_root, "test")
     policy = parse_policy(get_spec(method).policy)

@@ -31,6 +31,7 @@ from benchmark.detection import (
     bind,
     detector_for,
     probe,
+    protocol_params,
     score_batched,
     score_image,
 )
@@ -103,10 +104,7 @@ def _resolve_params(config: RunConfig, protocol: Protocol) -> tuple[dict[str, di
     for method in config.methods:
         spec = get_spec(method)
         params = {k: v for k, v in config.params.get(spec.name, {}).items() if v is not None}
-        hook = getattr(spec.target, "protocol_params", None) if inspect.isclass(spec.target) else None
-        by_protocol = hook(protocol.eval_size) if hook else {}
-        if "input_size" in params:  # the user's resolution comes with the user's (or the default) resampling
-            by_protocol = {}
+        by_protocol = protocol_params(spec, protocol.eval_size, params)
         resolved[spec.name] = {**spec.defaults, **by_protocol, **params}
         try:
             create(spec.name, **params)  # parameter names, and values a Detector class checks itself
