@@ -21,15 +21,16 @@ def _save(path: Path, array: np.ndarray) -> None:
     Image.fromarray(array).save(path)
 
 
-def _scene(seed: int, targets: int, size: int = 48) -> tuple[np.ndarray, np.ndarray]:
-    """A textured background with ``targets`` bright 3x3 squares, and their mask."""
+def _scene(seed: int, targets: int, size: int = 48, value: int = 255) -> tuple[np.ndarray, np.ndarray]:
+    """A textured background with ``targets`` bright 3x3 squares, and their mask: target k marked ``value``,
+    or, for ``value=0``, its number k (a label mask)."""
     rng = np.random.default_rng(seed)
     image = rng.normal(90, 4, (size, size))
     mask = np.zeros((size, size), np.uint8)
     for t in range(targets):
         y, x = 8 + 14 * t, 10 + 9 * t
         image[y : y + 3, x : x + 3] += 80
-        mask[y : y + 3, x : x + 3] = 255
+        mask[y : y + 3, x : x + 3] = value or t + 1
     return np.clip(image, 0, 255).astype(np.uint8), mask
 
 

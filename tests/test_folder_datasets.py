@@ -12,24 +12,12 @@ from PIL import Image
 from benchmark.cli import main as cli_main
 from benchmark.datasets import DatasetNotFoundError, SpecError, get_dataset, load_spec
 from benchmark.datasets.errors import SplitFileError
+from tests.test_dataset_specs import _scene
 
 
 def _save(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path)
-
-
-def _scene(seed: int, targets: int, size: int = 48, value: int = 255) -> tuple[np.ndarray, np.ndarray]:
-    """A textured background with ``targets`` bright 3x3 squares; the mask marks target k with ``value`` or,
-    for ``value=0``, with its number k (a label mask)."""
-    rng = np.random.default_rng(seed)
-    image = rng.normal(90, 4, (size, size))
-    mask = np.zeros((size, size), np.uint8)
-    for t in range(targets):
-        y, x = 6 + 13 * t, 8 + 11 * t
-        image[y : y + 3, x : x + 3] += 80
-        mask[y : y + 3, x : x + 3] = value or t + 1
-    return np.clip(image, 0, 255).astype(np.uint8), mask
 
 
 def make_basicirstd(folder: Path, ids: list[str], seed: int = 0, value: int = 255) -> Path:

@@ -139,10 +139,9 @@ def _basicirstd_spec(own: DatasetSpec, folder: Path) -> DatasetSpec | None:
     suffix = f"_{folder.name}.txt"
     splits = {p.name.removesuffix(suffix): p.name.removesuffix(suffix) for p in lists if p.name.endswith(suffix)}
     if "test" in splits:
-        layout = replace(basicirstd_layout(), name="basicirstd")
         return replace(
             own,
-            layouts=(layout,),
+            layouts=(basicirstd_layout(),),
             splits=splits,
             basicirstd_name=folder.name,
             description=f"{folder} in the BasicIRSTD layout",

@@ -55,10 +55,9 @@ class DeviceBatches:
         self.device = device
         self._images: dict[str, torch.Tensor] = {}
         self._masks: dict[str, torch.Tensor] = {}
-        self._cpu_masks: dict[str, np.ndarray] = {}  # what the draws read (shape, target pixels)
+        self._data = data  # its cached masks are what the draws read (shape, target pixels)
         for sample_id in data.train_ids:
             image, mask = data.load(sample_id)
-            self._cpu_masks[sample_id] = mask
             self._images[sample_id] = torch.from_numpy(np.ascontiguousarray(image, np.float32)).to(device)[None, None]
             self._masks[sample_id] = torch.from_numpy(mask.astype(np.float32)).to(device)[None, None]
 
@@ -90,6 +89,6 @@ class DeviceBatches:
         ``default_rng([seed, epoch, start + k])``, as :meth:`TrainingData.batch`."""
         pairs = []
         for k, sample_id in enumerate(ids):
-            draw = augment.draw(self._cpu_masks[sample_id], np.random.default_rng([seed, epoch, start + k]))
+            draw = augment.draw(self._data.load(sample_id)[1], np.random.default_rng([seed, epoch, start + k]))
             pairs.append(self._apply(sample_id, draw, augment.crop))
         return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
